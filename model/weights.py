@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .config import HeroModelConfig
+
 # Top-level module names of every task head; a checkpoint may carry heads the model does not have.
 HEAD_PREFIXES = ("mlm_head.", "frame_regression.", "fom_head.", "retrieval.", "qa_head.")
 
@@ -76,3 +78,39 @@ def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], source: st
     usable = {k: v for k, v in state.items() if k in expected}
     model.load_state_dict(usable, strict=False)
     return report
+
+
+def _count_layers(state: dict[str, torch.Tensor], prefix: str) -> int:
+    indices = {int(k[len(prefix):].split(".")[0]) for k in state if k.startswith(prefix)}
+    return max(indices) + 1 if indices else 0
+
+
+def config_from_state(state: dict[str, torch.Tensor], base: HeroModelConfig) -> HeroModelConfig:
+    """``base`` with every size that the weights determine read off them (project key names).
+
+    Head counts, dropout and eps cannot be read off weights and come from ``base``. This is how a
+    reference checkpoint, which carries no config, is loaded with e.g. ``config/hero_finetune.json``
+    whatever its feature size or vocabulary.
+    """
+    from dataclasses import replace
+
+    word = state["hero.cross_modal.text_embeddings.word.weight"]
+    hidden = int(word.shape[1])
+    f_config = replace(
+        base.f_config, hidden_size=hidden, vocab_size=int(word.shape[0]),
+        num_hidden_layers=_count_layers(state, "hero.cross_modal.encoder.layers."),
+        intermediate_size=int(state["hero.cross_modal.encoder.layers.0.feed_forward.up.weight"].shape[0]),
+        max_position_embeddings=int(state["hero.cross_modal.text_embeddings.position.weight"].shape[0]),
+        type_vocab_size=int(state["hero.cross_modal.text_embeddings.token_type.weight"].shape[0]))
+    c_config = replace(
+        base.c_config, hidden_size=hidden,
+        num_hidden_layers=_count_layers(state, "hero.temporal.encoder.layers."),
+        max_position_embeddings=int(state["hero.temporal.embeddings.position.weight"].shape[0]))
+    q_config = replace(base.q_config, hidden_size=hidden, vocab_size=f_config.vocab_size)
+    extra = {}
+    if "fom_head.mlp.fc2.weight" in state:
+        extra["max_clip_len"] = int(state["fom_head.mlp.fc2.weight"].shape[0])
+    return replace(base, f_config=f_config, c_config=c_config, q_config=q_config,
+                   vfeat_dim=int(state["hero.cross_modal.frame_embeddings.project.weight"].shape[1]),
+                   max_frm_seq_len=int(state["hero.cross_modal.frame_embeddings.position.weight"].shape[0]),
+                   **extra)

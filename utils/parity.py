@@ -38,9 +38,17 @@ class Comparison:
 
 
 def model_config_from_fixture(fixture: dict[str, Any]) -> HeroModelConfig:
-    """The fixture's reference-layout model config plus its feature size and clip length."""
+    """The fixture's reference-layout model config plus the sizes the reference hard-codes.
+
+    Like the reference's loader, the frame-position table size and the FOM class count are read off
+    the weights (the reference builds its FOM head with 100 classes whatever ``max_clip_len`` is).
+    """
+    state = fixture["pretrain_state"]
     raw = dict(fixture["model_config"])
-    raw.update(vfeat_dim=int(fixture["vfeat_dim"]), max_clip_len=int(fixture["max_clip_len"]))
+    raw.update(
+        vfeat_dim=int(fixture["vfeat_dim"]),
+        max_frm_seq_len=int(state["v_encoder.f_encoder.img_embeddings.position_embeddings.weight"].shape[0]),
+        max_clip_len=int(state["v_encoder.fom_output.linear_2.weight"].shape[0]))
     return from_dict(HeroModelConfig, raw, source="fixture model_config")
 
 

@@ -1,0 +1,7 @@
+"""Make the repository's top-level packages importable from ``python scripts/X.py``."""
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
