@@ -74,9 +74,24 @@ def pad_frames(feats: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tenso
     return padded, mask
 
 
+def append_rows(first: torch.Tensor, first_lengths: torch.Tensor, second: torch.Tensor,
+                second_lengths: torch.Tensor, pad_value: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row-wise concatenation of two padded id tensors: row s = first[s, :a_s] + second[s, :b_s]."""
+    lengths = first_lengths + second_lengths
+    out = torch.full((len(lengths), max(int(lengths.max()) if len(lengths) else 0, 1)), pad_value,
+                     dtype=torch.long)
+    columns = torch.arange(first.shape[1])[None]
+    keep = columns < first_lengths[:, None]
+    out[:, : first.shape[1]][keep] = first[keep]
+    rows, cols = torch.nonzero(torch.arange(second.shape[1])[None] < second_lengths[:, None], as_tuple=True)
+    out[rows, first_lengths[rows] + cols] = second[rows, cols]
+    return out, lengths
+
+
 def collate_videos(items: Sequence[VideoItem], pad_id: int,
                    clip_mfm_mask: torch.Tensor | None = None,
-                   max_text_position: int = MAX_TEXT_POSITION) -> VideoInputs:
+                   max_text_position: int = MAX_TEXT_POSITION,
+                   subtitle_suffix: Sequence[Sequence[int]] | None = None) -> VideoInputs:
     """Collate clips into :class:`VideoInputs`.
 
     Args:
@@ -86,6 +101,8 @@ def collate_videos(items: Sequence[VideoItem], pad_id: int,
             in both the clip features and the per-subtitle features, and the mask is projected onto
             each subtitle's frames.
         max_text_position: text position ids are clipped here.
+        subtitle_suffix: optional ids appended to every subtitle row of each clip (one list per
+            clip; VideoQA appends ``[SEP] q [SEP] a`` this way).
     """
     clip_feats, clip_mask = pad_frames([item.frame_feats for item in items])
     num_videos, num_frames = clip_mask.shape
@@ -121,6 +138,11 @@ def collate_videos(items: Sequence[VideoItem], pad_id: int,
 
     text_rows = list(chain.from_iterable(item.subtitle_ids for item in items))
     text_ids, text_lengths = pad_rows(text_rows, pad_id)
+    if subtitle_suffix is not None:
+        suffix, suffix_lengths = pad_rows(subtitle_suffix, pad_id)  # (B, T2)
+        video_of_row = torch.repeat_interleave(torch.arange(num_videos), subs_per_video)
+        text_ids, text_lengths = append_rows(text_ids, text_lengths, suffix[video_of_row],
+                                             suffix_lengths[video_of_row], pad_id)
     cross_modal = pack_cross_modal(text_ids, text_lengths, frame_feats, frames_per_row,
                                    frame_mfm_mask, max_text_position)
     return VideoInputs(cross_modal=cross_modal, clip_feats=clip_feats, clip_mask=clip_mask,

@@ -106,15 +106,12 @@ def collate_video_qa(examples: Sequence[QaExample], sep_id: int, pad_id: int,
     if len(num_candidates) != 1:
         raise ValueError(f"every question in a batch needs the same number of answers, "
                          f"got {sorted(num_candidates)}")
-    items, qa_rows = [], []
-    for ex in examples:  # per question and candidate: list building only, tensors stay shared
-        for answer in ex.answers:
-            qa = [sep_id, *ex.question, sep_id, *answer]
-            qa_rows.append(qa)
-            items.append(VideoItem(ex.item.frame_feats, ex.item.frame_owner,
-                                   [[*row, *qa] for row in ex.item.subtitle_ids]))
+    # One replica per (question, candidate); the clip tensors are shared, not copied.
+    items = [ex.item for ex in examples for _ in ex.answers]
+    qa_rows = [[sep_id, *ex.question, sep_id, *answer] for ex in examples for answer in ex.answers]
     return VideoQaBatch(
-        video=collate_videos(items, pad_id, max_text_position=max_text_position),
+        video=collate_videos(items, pad_id, max_text_position=max_text_position,
+                             subtitle_suffix=qa_rows),
         qa_text=collate_text(qa_rows, pad_id, max_text_position),
         answer_targets=torch.tensor([ex.answer_target for ex in examples], dtype=torch.long),
         span_targets=torch.tensor([list(ex.span_target) for ex in examples], dtype=torch.long))

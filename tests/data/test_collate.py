@@ -104,3 +104,16 @@ def test_frame_owner_out_of_range_is_a_clear_error():
     bad = VideoItem(torch.randn(3, 12), torch.tensor([0, 5, -1]), [[SEP, 7]])
     with pytest.raises(ValueError, match="frame_owner names a subtitle"):
         collate_videos([bad], PAD)
+
+
+def test_subtitle_suffix_is_appended_to_every_row_of_its_clip():
+    items = random_items(seed=5, lengths=(4, 6))
+    plain = collate_videos(items, PAD).cross_modal
+    suffixed = collate_videos(items, PAD, subtitle_suffix=[[SEP, 90, 91], [SEP, 92]]).cross_modal
+    rows = [row for item in items for row in item.subtitle_ids]
+    first_clip_rows = len(items[0].subtitle_ids)
+    for s, row in enumerate(rows):
+        suffix = [SEP, 90, 91] if s < first_clip_rows else [SEP, 92]
+        assert suffixed.text_ids[s, : len(row) + len(suffix)].tolist() == list(row) + suffix
+        assert suffixed.text_ids[s, len(row) + len(suffix):].eq(PAD).all()
+        assert suffixed.attention_mask[s].sum() == plain.attention_mask[s].sum() + len(suffix)
