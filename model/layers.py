@@ -6,6 +6,8 @@ other LayerNorm.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -33,6 +35,33 @@ def additive_attention_mask(key_mask: torch.Tensor, dtype: torch.dtype) -> torch
     return ((1.0 - key_mask.to(dtype)) * -10000.0)[:, None, None, :]
 
 
+@dataclass
+class PackedLayout:
+    """Where the valid tokens of a ragged batch of sequences sit in its padded (S, N) grid.
+
+    Token-wise layers (projections, feed-forward, LayerNorm) run on the valid tokens only, as one
+    flat (V, D) tensor; only attention scatters them into the padded grid. This removes the padding
+    work that dominates the Cross-modal Transformer (subtitle sequences vary from a few to ~40 slots).
+    """
+
+    index: torch.Tensor  # (V,) flat indices into S·N, row-major
+    key_mask: torch.Tensor  # (S, N) bool
+
+    @classmethod
+    def from_mask(cls, key_mask: torch.Tensor) -> "PackedLayout":
+        return cls(torch.nonzero(key_mask.flatten(), as_tuple=True)[0], key_mask.bool())
+
+    def to_padded(self, flat: torch.Tensor) -> torch.Tensor:
+        """(V, C) → (S, N, C) with zeros at padding."""
+        rows, width = self.key_mask.shape
+        padded = flat.new_zeros(rows * width, flat.shape[-1]).index_copy(0, self.index, flat)
+        return padded.view(rows, width, flat.shape[-1])
+
+    def to_flat(self, padded: torch.Tensor) -> torch.Tensor:
+        """(S, N, C) → (V, C)."""
+        return padded.reshape(-1, padded.shape[-1]).index_select(0, self.index)
+
+
 class SelfAttention(nn.Module):
     """Multi-head self-attention + output projection + dropout + residual LayerNorm.
 
@@ -49,17 +78,25 @@ class SelfAttention(nn.Module):
         self.attention_dropout = config.attention_probs_dropout_prob
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
-    def forward(self, hidden: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-        """hidden (N, L, D), key_mask (N, L) with 1/True = attend → (N, L, D)."""
-        n, length, dim = hidden.shape
-        head_dim = dim // self.num_heads
-        qkv = self.qkv(hidden).view(n, length, 3, self.num_heads, head_dim)
+    def forward(self, hidden: torch.Tensor, key_mask: torch.Tensor,
+                layout: PackedLayout | None = None) -> torch.Tensor:
+        """hidden (N, L, D) with key_mask (N, L), 1/True = attend → (N, L, D);
+        or, with ``layout``, the valid tokens only: hidden (V, D) → (V, D)."""
+        qkv = self.qkv(hidden)
+        if layout is not None:
+            qkv = layout.to_padded(qkv)  # (S, N, 3D)
+            key_mask = layout.key_mask
+        n, length, _ = qkv.shape
+        dim = qkv.shape[-1] // 3
+        qkv = qkv.view(n, length, 3, self.num_heads, dim // self.num_heads)
         query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (N, H, L, hd)
         mask = additive_attention_mask(key_mask, query.dtype)
         context = F.scaled_dot_product_attention(
             query, key, value, attn_mask=mask,
             dropout_p=self.attention_dropout if self.training else 0.0)
         context = context.transpose(1, 2).reshape(n, length, dim)  # (N, L, D)
+        if layout is not None:
+            context = layout.to_flat(context)  # (V, D)
         return self.norm(self.dropout(self.out(context)) + hidden)
 
 
@@ -85,8 +122,9 @@ class TransformerLayer(nn.Module):
         self.attention = SelfAttention(config)
         self.feed_forward = FeedForward(config)
 
-    def forward(self, hidden: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-        return self.feed_forward(self.attention(hidden, key_mask))
+    def forward(self, hidden: torch.Tensor, key_mask: torch.Tensor,
+                layout: PackedLayout | None = None) -> torch.Tensor:
+        return self.feed_forward(self.attention(hidden, key_mask, layout))
 
 
 class TransformerStack(nn.Module):
@@ -97,9 +135,10 @@ class TransformerStack(nn.Module):
         self.layers = nn.ModuleList(
             TransformerLayer(config) for _ in range(config.num_hidden_layers))
 
-    def forward(self, hidden: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, hidden: torch.Tensor, key_mask: torch.Tensor,
+                layout: PackedLayout | None = None) -> torch.Tensor:
         for layer in self.layers:
-            hidden = layer(hidden, key_mask)
+            hidden = layer(hidden, key_mask, layout)
         return hidden
 
 

@@ -31,6 +31,8 @@ class PretrainHeadConfig:
     # The reference also takes MFM-NCE negatives from padded frame slots (hero-reference.md §8.1).
     # Off by default; the parity check turns it on to reproduce reference numbers.
     nce_negatives_from_padding: bool = False
+    # The reference's span convolutions also read padded frame slots (see SpanPredictor).
+    span_zero_padding: bool = True
 
 
 class HeroForPretraining(nn.Module):
@@ -52,7 +54,7 @@ class HeroForPretraining(nn.Module):
             head.apply(init)
         self.mlm_head.bias.data.zero_()
         # Query encoder and span heads keep PyTorch's default initialisation, as in the reference.
-        self.retrieval = MomentRetrievalHead(config)
+        self.retrieval = MomentRetrievalHead(config, self.head_config.span_zero_padding)
         self._objectives = {
             MlmBatch: self.forward_mlm, MfmNceBatch: self.forward_mfm_nce,
             MffrBatch: self.forward_mffr, FomBatch: self.forward_fom,

@@ -5,6 +5,8 @@ them (``score``), as ``inf_vcmr.py`` needs for a whole corpus.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 
@@ -19,7 +21,7 @@ from .outputs import RetrievalOutput, RetrievalScores
 def default_weights(config: RetrievalLossConfig) -> RetrievalWeights:
     """The configured weights with every schedule switched on."""
     return RetrievalWeights(config.lw_st_ed, config.lw_neg_ctx, config.lw_neg_q,
-                            config.use_hard_negative)
+                            config.use_hard_negative, config.hard_pool_size, config.hard_neg_weight)
 
 
 def retrieval_forward(hero: HeroModel, head: MomentRetrievalHead, batch: RetrievalBatch,
@@ -37,7 +39,9 @@ def retrieval_forward(hero: HeroModel, head: MomentRetrievalHead, batch: Retriev
     all_queries, all_frames, all_masks = gather(queries), gather(frames), gather(frame_mask)
     scores = video_level_scores(all_queries, all_frames, all_masks)  # (Q·world, B·world)
     if weights.lw_neg_ctx or weights.lw_neg_q:
-        loss_ctx, loss_q = ranking_losses(scores.float(), config, weights.use_hard_negative)
+        stage = replace(config, hard_pool_size=weights.hard_pool_size,
+                        hard_neg_weight=weights.hard_neg_weight)
+        loss_ctx, loss_q = ranking_losses(scores.float(), stage, weights.use_hard_negative)
     else:
         loss_ctx = loss_q = zero
     loss = weights.lw_st_ed * loss_span + weights.lw_neg_ctx * loss_ctx + weights.lw_neg_q * loss_q
@@ -49,13 +53,13 @@ class HeroForVcmr(nn.Module):
     """HERO fine-tuned for moment retrieval; same parameters as the reference's HeroForVcmr."""
 
     def __init__(self, config: HeroModelConfig, loss: RetrievalLossConfig | None = None,
-                 gather: Gather = identity_gather) -> None:
+                 gather: Gather = identity_gather, span_zero_padding: bool = True) -> None:
         super().__init__()
         self.config = config
         self.loss_config = loss or RetrievalLossConfig()
         self.gather = gather
         self.hero = HeroModel(config)
-        self.retrieval = MomentRetrievalHead(config)
+        self.retrieval = MomentRetrievalHead(config, span_zero_padding)
 
     def forward(self, batch: RetrievalBatch,
                 weights: RetrievalWeights | None = None) -> RetrievalOutput:

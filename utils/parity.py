@@ -90,7 +90,8 @@ def build_models(fixture: dict[str, Any]) -> tuple[HeroForPretraining, HeroForVi
         use_all_neg=vsm["use_all_neg"], hard_pool_size=vsm["hard_pool_size"],
         hard_neg_weight=vsm["hard_neg_weight"], use_hard_negative=vsm["use_hard_negative"])
     pretrain = HeroForPretraining(config, vsm_loss=loss,
-                                  heads=PretrainHeadConfig(nce_negatives_from_padding=True))
+                                  heads=PretrainHeadConfig(nce_negatives_from_padding=True,
+                                                             span_zero_padding=False))
     qa = HeroForVideoQA(config)
     for model, key in ((pretrain, "pretrain_state"), (qa, "videoqa_state")):
         state, report = reference_to_project(fixture[key])

@@ -47,19 +47,30 @@ class RetrievalWeights:
     lw_neg_ctx: float
     lw_neg_q: float
     use_hard_negative: bool
+    hard_pool_size: int = 20
+    hard_neg_weight: float = 10.0
 
 
 class SpanPredictor(nn.Module):
-    """Query-frame similarity → 1-D convolutions → start / end logits over frames."""
+    """Query-frame similarity → 1-D convolutions → start / end logits over frames.
 
-    def __init__(self, hidden: int) -> None:
+    ``zero_padding``: the similarity at padded frame slots is zeroed before the convolutions, so a
+    clip's logits do not depend on how long the other clips of its batch are. The reference feeds
+    the padded slots' values to the kernel (its results near a clip's end change with the batch);
+    ``zero_padding=False`` reproduces that for parity checks.
+    """
+
+    def __init__(self, hidden: int, zero_padding: bool = True) -> None:
         super().__init__()
+        self.zero_padding = zero_padding
         self.query_linear = nn.Linear(hidden, hidden)
         self.start_conv = nn.Conv1d(1, 1, kernel_size=5, stride=1, padding=2, bias=False)
         self.end_conv = nn.Conv1d(1, 1, kernel_size=5, stride=1, padding=2, bias=False)
 
     def _logits(self, similarity: torch.Tensor, frame_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         shape = similarity.shape
+        if self.zero_padding:
+            similarity = similarity * frame_mask.to(similarity.dtype)
         flat = similarity.reshape(-1, 1, shape[-1])  # (rows, 1, L)
         start = self.start_conv(flat).view(shape)
         end = self.end_conv(flat).view(shape)
@@ -159,10 +170,10 @@ def span_loss(st_logits: torch.Tensor, ed_logits: torch.Tensor,
 class MomentRetrievalHead(nn.Module):
     """Query encoder + span predictor (the retrieval parameters of the reference's HeroForVcmr)."""
 
-    def __init__(self, config: HeroModelConfig) -> None:
+    def __init__(self, config: HeroModelConfig, span_zero_padding: bool = True) -> None:
         super().__init__()
         self.query_encoder = QueryEncoder(config.q_config)
-        self.span = SpanPredictor(config.hidden_size)
+        self.span = SpanPredictor(config.hidden_size, zero_padding=span_zero_padding)
 
     def encode_queries(self, token_states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(Q, T, D) text-only Cross-modal states → (Q, D) query vectors."""

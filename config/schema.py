@@ -1,0 +1,157 @@
+"""Typed run configurations. Option names are the reference's, so its JSON files load unchanged.
+
+One dataclass per entry script, sharing the common training options; ``config/loader.py`` turns a
+JSON file plus ``--key value`` overrides into an instance, rejecting unknown keys and wrong types.
+Runtime facts (rank, world size) never belong here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from model.heads.retrieval import RetrievalLossConfig
+
+
+@dataclass
+class TrainOptions:
+    """Options every training script shares (hero-reference.md §6)."""
+
+    model_config: str = field(default="config/hero_finetune.json", metadata={"help": "model JSON (reference layout)"})
+    checkpoint: str | None = field(default=None, metadata={
+        "help": "weights to start from: a project or reference HERO checkpoint"})
+    text_init: str | None = field(default=None, metadata={
+        "help": "local Hugging Face BERT/RoBERTa directory to initialise the Cross-modal text side"})
+    skip_layer_loading: bool = field(default=False, metadata={
+        "help": "with text_init: take every second layer (12 → 6 layers, as the reference)"})
+    output_dir: str = field(default="output/run", metadata={"help": "run folder: log/, ckpt/"})
+    train_batch_size: int = field(default=16, metadata={"help": "per-process batch: videos (pre-training) or queries"})
+    val_batch_size: int = 20
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 3e-5
+    valid_steps: int = field(default=1000, metadata={"help": "validate and save the model every N updates"})
+    save_steps: int = field(default=500, metadata={"help": "write the resumable training state every N updates"})
+    num_train_steps: int = 100000
+    warmup_steps: int = 4000
+    optim: Literal["adamw", "adam", "adamax"] = "adamw"
+    betas: tuple[float, float] = (0.9, 0.98)
+    dropout: float = field(default=0.1, metadata={"help": "forced onto every dropout of the model"})
+    weight_decay: float = 0.01
+    grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping max-norm, -1 = off"})
+    lr_mul: float = field(default=1.0, metadata={"help": "learning-rate multiplier of the task heads"})
+    seed: int = 42
+    n_workers: int = 2
+    pin_mem: bool = False
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    fp16: bool = field(default=False, metadata={"help": "reference option: true means precision fp16"})
+    backend: Literal["auto", "single", "torch", "horovod"] = field(default="auto", metadata={
+        "help": "distributed backend; auto = horovod under horovodrun, torch under torchrun"})
+    max_clip_len: int = 100
+    max_txt_len: int = 60
+    vfeat_version: str = "resnet_slowfast"
+    vfeat_interval: float = 1.5
+    compressed_db: bool = False
+    sub_ctx_len: int = field(default=0, metadata={"help": "previous subtitles prepended to each subtitle"})
+    log_steps: int = field(default=10, metadata={"help": "TensorBoard / progress-bar logging interval"})
+    keep_checkpoints: int = field(default=0, metadata={"help": "model_step_N.pt files kept (0 = all)"})
+    rank: int | None = field(default=None, metadata={"help": "ignored: present in reference configs"})
+
+    def __post_init__(self) -> None:
+        if self.fp16:
+            self.precision = "fp16"
+        for name in ("train_batch_size", "gradient_accumulation_steps", "num_train_steps", "valid_steps",
+                     "save_steps", "log_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass
+class RetrievalOptions:
+    """VSM / VCMR loss options and their schedules (§2.6)."""
+
+    drop_svmr_prob: float = 0.0
+    lw_neg_q: float = 0.0
+    lw_neg_ctx: float = 0.0
+    lw_st_ed: float = 1.0
+    ranking_loss_type: Literal["hinge", "lse"] = "hinge"
+    margin: float = 0.1
+    use_all_neg: bool = False
+    hard_pool_size: list[int] = field(default_factory=lambda: [20])
+    hard_neg_weights: list[float] = field(default_factory=lambda: [10.0])
+    hard_negative_start_step: list[int] = field(default_factory=lambda: [10000], metadata={
+        "aliases": ("hard_negtiave_start_step",),
+        "help": "step enabling each hard-negative stage (-1 = never)"})
+    train_span_start_step: int = field(default=-1, metadata={
+        "help": "step from which the span loss is on (-1 = never)"})
+
+    def retrieval_loss(self) -> RetrievalLossConfig:
+        """The static part of the loss; the trainer's schedule sets the per-step weights."""
+        return RetrievalLossConfig(
+            lw_st_ed=self.lw_st_ed, lw_neg_ctx=self.lw_neg_ctx, lw_neg_q=self.lw_neg_q,
+            ranking_loss_type=self.ranking_loss_type, margin=self.margin, use_all_neg=self.use_all_neg,
+            hard_pool_size=self.hard_pool_size[0] if self.hard_pool_size else 20,
+            hard_neg_weight=self.hard_neg_weights[0] if self.hard_neg_weights else 10.0)
+
+    def check_schedules(self) -> None:
+        sizes = {len(self.hard_pool_size), len(self.hard_neg_weights), len(self.hard_negative_start_step)}
+        if len(sizes) != 1:
+            raise ValueError("hard_pool_size, hard_neg_weights and hard_negative_start_step must have "
+                             f"the same length, got {len(self.hard_pool_size)}, {len(self.hard_neg_weights)}, "
+                             f"{len(self.hard_negative_start_step)}")
+
+
+@dataclass
+class SplitConfig:
+    """One split of a pre-training target: its tasks and their sampling ratios."""
+
+    name: str
+    tasks: list[str]
+    ratio: list[int] | None = None
+    train_idx: str | None = field(default=None, metadata={"help": "JSON list of training video ids"})
+    val_idx: str | None = field(default=None, metadata={"help": "JSON list of validation video ids"})
+
+
+@dataclass
+class TargetConfig:
+    """A pre-training dataset: a subtitle db, a video db and its splits."""
+
+    name: str
+    sub_txt_db: str
+    vfeat_db: str
+    splits: list[SplitConfig]
+    vfeat_interval: float = 1.5
+    vfeat_shards: list[str] | None = None
+
+
+PRETRAIN_TASKS = ("mlm", "mfm-nce", "mffr", "fom", "vsm")
+
+
+@dataclass
+class PretrainConfig(TrainOptions, RetrievalOptions):
+    """``pretrain.py``: multi-task pre-training (MLM, MFM-NCE, MFFR, FOM, VSM) mixed by ratio."""
+
+    txt_db: str = field(default="", metadata={"help": "folder the targets' sub_txt_db paths are relative to"})
+    img_db: str = field(default="", metadata={"help": "folder the targets' vfeat_db paths are relative to"})
+    targets: list[TargetConfig] = field(default_factory=list)
+    targets_ratio: list[int] | None = None
+    mask_prob: float = field(default=0.15, metadata={"help": "MLM/MFM mask probability and FOM reorder ratio"})
+    query_per_video: int = field(default=5, metadata={"help": "VSM queries sampled per video"})
+    load_partial_pretrained: bool = field(default=False, metadata={
+        "help": "reference option: initialise the text side from `checkpoint` (use text_init)"})
+    vsm_val_queries: int = field(default=1, metadata={"help": "VSM validation queries per video"})
+
+    def __post_init__(self) -> None:
+        TrainOptions.__post_init__(self)
+        self.check_schedules()
+        if not self.targets:
+            raise ValueError("targets: at least one pre-training target is required")
+        for target in self.targets:
+            for split in target.splits:
+                unknown = [t for t in split.tasks if t not in PRETRAIN_TASKS]
+                if unknown:
+                    raise ValueError(f"target {target.name} split {split.name}: unknown task(s) {unknown}; "
+                                     f"expected some of {list(PRETRAIN_TASKS)}")
+                if split.ratio is not None and len(split.ratio) != len(split.tasks):
+                    raise ValueError(f"target {target.name} split {split.name}: ratio has {len(split.ratio)} "
+                                     f"entries for {len(split.tasks)} tasks")
+        if self.targets_ratio is not None and len(self.targets_ratio) != len(self.targets):
+            raise ValueError(f"targets_ratio has {len(self.targets_ratio)} entries for {len(self.targets)} targets")

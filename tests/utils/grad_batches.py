@@ -1,0 +1,30 @@
+"""A fixed multi-clip batch and tiny model shared by the distributed tests and their workers."""
+from __future__ import annotations
+
+import torch
+
+from data.task_collate import MlmExample, collate_mlm, collate_retrieval
+from model.heads.retrieval import RetrievalLossConfig
+from model.pretrain import HeroForPretraining
+from tests.helpers import CLS, PAD, random_items, tiny_config
+from utils.trainer import set_dropout
+
+NUM_CLIPS = 4
+
+
+def build_model(gather=None) -> HeroForPretraining:
+    torch.manual_seed(1234)
+    kwargs = {} if gather is None else {"gather": gather}
+    model = HeroForPretraining(tiny_config(), vsm_loss=RetrievalLossConfig(
+        lw_st_ed=0.5, lw_neg_ctx=1.0, lw_neg_q=1.0, use_all_neg=True), **kwargs)
+    set_dropout(model, 0.0)  # gradients must be deterministic to compare runs
+    return model.train()
+
+
+def batches_for(clips: list[int]) -> dict[str, object]:
+    items = random_items(seed=11, lengths=(6, 8, 5, 7))
+    chosen = [items[c] for c in clips]
+    queries = [[[CLS, 5 + c, 6 + c, 7], [CLS, 9 + c]] for c in clips]
+    spans = [[[0, 2], [1, 3]] for _ in clips]
+    mlm = [MlmExample(items[c].frame_feats[:2], [CLS, 4, 10 + c, 4], [-1, 20 + c, -1, 30 + c]) for c in clips]
+    return {"vsm": collate_retrieval(chosen, queries, spans, PAD), "mlm": collate_mlm(mlm, PAD)}

@@ -1,0 +1,115 @@
+"""Run folder bookkeeping: resolved config, model checkpoints and the resumable training state.
+
+``output_dir/log/hps.json``           resolved config (written once; compared on resume)
+``output_dir/ckpt/model_step_N.pt``   model only, project format (fine-tuning scripts load it)
+``output_dir/ckpt/train_state.pt``    everything needed to continue exactly: model, optimiser,
+                                      scheduler, grad scaler, step, and per rank every RNG and the
+                                      data position
+All writes are atomic (temp file + rename), so a run killed at any moment leaves either the previous
+or the new file, never a partial one.
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .checkpoint_io import atomic_torch_save, save_weights
+
+STATE_FILE = "train_state.pt"
+
+
+class ResumeError(RuntimeError):
+    """The run folder cannot be resumed with this config."""
+
+
+def rng_state() -> dict[str, Any]:
+    """Every random generator a training step touches."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class Checkpointer:
+    """Saves on its own cadence; the training loop just calls :meth:`maybe_save`."""
+
+    def __init__(self, output_dir: str | Path, save_steps: int, valid_steps: int, keep_last: int = 0,
+                 is_main: bool = True) -> None:
+        self.root = Path(output_dir)
+        self.ckpt_dir = self.root / "ckpt"
+        self.log_dir = self.root / "log"
+        self.save_steps = save_steps
+        self.valid_steps = valid_steps
+        self.keep_last = keep_last
+        self.is_main = is_main
+
+    # ------------------------------------------------------------------------------ config
+    def check_or_write_config(self, config: dict[str, Any], allow_change: bool) -> bool:
+        """Write ``log/hps.json`` on a fresh run; on resume refuse a changed config.
+
+        Returns:
+            True when a resumable state exists (the caller then loads it).
+        """
+        hps = self.log_dir / "hps.json"
+        resuming = (self.ckpt_dir / STATE_FILE).is_file()
+        if resuming and hps.is_file():
+            previous = json.loads(hps.read_text())
+            changed = sorted(k for k in set(previous) | set(config) if previous.get(k) != config.get(k))
+            if changed and not allow_change:
+                raise ResumeError(
+                    f"{self.root} holds a run with a different config (changed: {', '.join(changed)}); "
+                    f"use another output_dir, or --allow-config-change to resume anyway")
+        if self.is_main and (not resuming or not hps.is_file() or allow_change):
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            tmp = hps.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(config, indent=2, sort_keys=True))
+            tmp.replace(hps)
+        return resuming
+
+    # ------------------------------------------------------------------------------ saving
+    def maybe_save(self, step: int, build_state, model_state, model_config: dict[str, Any],
+                   final: bool = False) -> None:
+        """Model checkpoint every ``valid_steps`` (and at the end); training state every ``save_steps``.
+
+        ``build_state`` is called on every rank (it gathers per-rank RNG / data positions); only the
+        main rank writes.
+        """
+        if final or step % self.valid_steps == 0:
+            if self.is_main:
+                save_weights(self.ckpt_dir / f"model_step_{step}.pt", model_state(), model_config)
+                self._prune()
+        if final or step % self.save_steps == 0:
+            state = build_state()
+            if self.is_main:
+                atomic_torch_save(state, self.ckpt_dir / STATE_FILE)
+
+    def _prune(self) -> None:
+        if self.keep_last <= 0:
+            return
+        steps = sorted(int(m.group(1)) for p in self.ckpt_dir.glob("model_step_*.pt")
+                       if (m := re.fullmatch(r"model_step_(\d+)\.pt", p.name)))
+        for step in steps[: -self.keep_last]:
+            (self.ckpt_dir / f"model_step_{step}.pt").unlink(missing_ok=True)
+
+    def load_state(self) -> dict[str, Any]:
+        return torch.load(self.ckpt_dir / STATE_FILE, map_location="cpu", weights_only=False)
