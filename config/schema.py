@@ -138,6 +138,8 @@ class PretrainConfig(TrainOptions, RetrievalOptions):
     load_partial_pretrained: bool = field(default=False, metadata={
         "help": "reference option: initialise the text side from `checkpoint` (use text_init)"})
     vsm_val_queries: int = field(default=1, metadata={"help": "VSM validation queries per video"})
+    demo_corpus: str | None = field(default=None, metadata={
+        "help": "build the demo corpus into this folder first if it is missing (demo configs)"})
 
     def __post_init__(self) -> None:
         TrainOptions.__post_init__(self)
