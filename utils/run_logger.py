@@ -1,6 +1,7 @@
 """Progress bar, console lines and TensorBoard events; everything is a no-op on ranks ≠ 0."""
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections import defaultdict
@@ -21,11 +22,26 @@ class RunLogger:
         self._last_time, self._last_step = time.perf_counter(), start_step
         self.writer = None
         self.bar = None
+        self.losses = None
         if enabled:
             from tensorboardX import SummaryWriter
             self.writer = SummaryWriter(str(log_dir))
+            self.losses = self._open_loss_log(Path(log_dir) / "train_losses.jsonl", start_step)
             self.bar = tqdm(total=total_steps, initial=start_step, dynamic_ncols=True,
                             file=sys.stdout, mininterval=1.0)
+
+    @staticmethod
+    def _open_loss_log(path: Path, start_step: int):
+        """Per-update losses, one JSON line each; on resume, lines past the restored step are dropped
+        (a killed run may have logged updates that were never saved)."""
+        kept = []
+        if start_step and path.is_file():
+            kept = [line for line in path.read_text().splitlines()
+                    if line and json.loads(line)["step"] <= start_step]
+        handle = path.open("w")
+        handle.writelines(line + "\n" for line in kept)
+        handle.flush()
+        return handle
 
     def info(self, message: str) -> None:
         if self.enabled:
@@ -35,6 +51,8 @@ class RunLogger:
         """Accumulate this update's scalars; every ``log_steps`` write their means."""
         if not self.enabled:
             return
+        self.losses.write(json.dumps({"step": step, "task": task, **scalars}) + "\n")
+        self.losses.flush()
         for name, value in scalars.items():
             self._sums[f"{task}/{name}"] += value
             self._counts[f"{task}/{name}"] += 1
@@ -69,3 +87,4 @@ class RunLogger:
         if self.enabled:
             self.bar.close()
             self.writer.close()
+            self.losses.close()

@@ -1,0 +1,45 @@
+"""Helpers for tests that launch real training runs on the demo corpus."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY_MODEL = {
+    "f_config": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64,
+                 "max_position_embeddings": 512, "type_vocab_size": 2, "vocab_size": 30528},
+    "c_config": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 4, "intermediate_size": 64},
+    "q_config": {"hidden_size": 32, "num_hidden_layers": 0, "num_attention_heads": 4, "intermediate_size": 64,
+                 "type_vocab_size": 1, "vocab_size": 30528},
+    "vfeat_dim": 128, "text_vocab_size": 30522,
+}
+
+
+def tiny_pretrain_config(tmp: Path, demo: Path, **overrides) -> Path:
+    """A pre-training config on the demo corpus with a tiny model; returns its path."""
+    model = tmp / "tiny_model.json"
+    model.write_text(json.dumps(TINY_MODEL))
+    base = json.loads((ROOT / "config/pretrain-demo.json").read_text())
+    base.update(model_config=str(model), text_init=None, demo_corpus=str(demo), txt_db=str(demo),
+                img_db=str(demo), output_dir=str(tmp / "run"), num_train_steps=12, valid_steps=100,
+                save_steps=4, log_steps=1, warmup_steps=2, n_workers=0, train_batch_size=4,
+                val_batch_size=8, query_per_video=2, hard_negtiave_start_step=[6])
+    base.update(overrides)
+    path = tmp / "pretrain.json"
+    path.write_text(json.dumps(base))
+    return path
+
+
+def run_script(args: list[str], timeout: int = 600, **popen) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout, **popen)
+
+
+def read_losses(run_dir: Path) -> list[dict]:
+    path = run_dir / "log" / "train_losses.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
