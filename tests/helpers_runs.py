@@ -43,3 +43,10 @@ def run_script(args: list[str], timeout: int = 600, **popen) -> subprocess.Compl
 def read_losses(run_dir: Path) -> list[dict]:
     path = run_dir / "log" / "train_losses.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+def find_horovodrun() -> str | None:
+    """horovodrun of this interpreter (pip puts it beside python), else the one on PATH."""
+    import shutil
+    beside = Path(sys.executable).parent / "horovodrun"
+    return str(beside) if beside.is_file() else shutil.which("horovodrun")

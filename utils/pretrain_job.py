@@ -112,8 +112,8 @@ def build_pretrain_job(cfg: PretrainConfig, dist: Distributed, log: Callable[[st
 def training_scalars(task: str, output: Any) -> dict[str, float]:
     values = {"loss": output.loss.item()}
     if task.startswith("vsm"):
-        values.update(span=float(output.loss_span), neg_ctx=float(output.loss_neg_ctx),
-                      neg_q=float(output.loss_neg_q))
+        values.update(span=output.loss_span.item(), neg_ctx=output.loss_neg_ctx.item(),
+                      neg_q=output.loss_neg_q.item())
     return values
 
 

@@ -1,7 +1,6 @@
 """Real multi-process runs (gloo on CPU): N processes give the gradients of one process on the
 combined batch, including the VSM ranking loss over negatives gathered from every rank."""
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.helpers_runs import find_horovodrun
 from tests.utils.grad_batches import NUM_CLIPS, batches_for, build_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,8 +52,10 @@ def test_torchrun_two_processes_equal_one_process(tmp_path):
 
 
 def test_horovodrun_two_processes_equal_one_process(tmp_path):
-    horovodrun = shutil.which("horovodrun")
+    horovodrun = find_horovodrun()
     if horovodrun is None:
+        if os.environ.get("HERO_REQUIRE_HOROVOD"):
+            pytest.fail("horovodrun not found but HERO_REQUIRE_HOROVOD is set")
         pytest.skip("horovod not installed (bash scripts/install_horovod.sh)")
     out = tmp_path / "grads.pt"
     grads = run([horovodrun, "-np", "2", "-H", "localhost:2", "--gloo", sys.executable, str(WORKER),

@@ -2,7 +2,6 @@
 exact resume after SIGKILL, refused config change, bf16 tracking fp32, multi-process backends."""
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -10,7 +9,7 @@ import time
 
 import pytest
 
-from tests.helpers_runs import ROOT, read_losses, run_script, tiny_pretrain_config
+from tests.helpers_runs import ROOT, find_horovodrun, read_losses, run_script, tiny_pretrain_config
 
 
 def losses_by_step(run_dir):
@@ -81,8 +80,10 @@ def test_two_process_pretraining(launcher, demo_dir, tmp_path):
     if launcher == "torchrun":
         cmd = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "pretrain.py"]
     else:
-        horovodrun = shutil.which("horovodrun")
+        horovodrun = find_horovodrun()
         if horovodrun is None:
+            if os.environ.get("HERO_REQUIRE_HOROVOD"):
+                pytest.fail("horovodrun not found but HERO_REQUIRE_HOROVOD is set")
             pytest.skip("horovod not installed (bash scripts/install_horovod.sh)")
         cmd = [horovodrun, "-np", "2", "-H", "localhost:2", "--gloo", sys.executable, "pretrain.py"]
     args = cmd + ["--config", str(config)]
