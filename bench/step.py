@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'task':<8} {'s/step':>8} {'GFLOP':>8} {'GFLOP/s':>8}")
     for task in args.tasks:
         print(f"{task:<8} {seconds[task]:>8.3f} {gflop[task]:>8.1f} {gflop[task] / seconds[task]:>8.1f}")
-    print(f"matmul peak 2048x2048: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
+    print(f"matmul peak 2048x2048: fp32 {peaks['fp32']:.1f} GFLOP/s, bf16 {peaks['bf16']:.1f} GFLOP/s")
     if args.json:
         print(json.dumps({**{t: round(s, 4) for t, s in seconds.items()},
                           "gflop": {t: round(g, 2) for t, g in gflop.items()},
