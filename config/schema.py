@@ -157,3 +157,50 @@ class PretrainConfig(TrainOptions, RetrievalOptions):
                                      f"entries for {len(split.tasks)} tasks")
         if self.targets_ratio is not None and len(self.targets_ratio) != len(self.targets):
             raise ValueError(f"targets_ratio has {len(self.targets_ratio)} entries for {len(self.targets)} targets")
+
+
+@dataclass
+class FinetuneData:
+    """The databases of a fine-tuning task (reference option names)."""
+
+    sub_txt_db: str = field(default="", metadata={"help": "subtitle db of the clips"})
+    vfeat_db: str = field(default="", metadata={"help": "video feature db of the clips"})
+    train_query_txt_db: str = field(default="", metadata={"help": "training query / question db"})
+    val_query_txt_db: str | None = None
+    test_query_txt_db: str | None = None
+    demo_corpus: str | None = field(default=None, metadata={
+        "help": "build the demo corpus into this folder first if it is missing (demo configs)"})
+
+
+@dataclass
+class VcmrConfig(TrainOptions, RetrievalOptions, FinetuneData):
+    """``train_vcmr.py`` / ``inf_vcmr.py``: video corpus moment retrieval (TVR, How2R)."""
+
+    task: Literal["tvr", "how2r"] = "tvr"
+    vcmr_eval_video_batch_size: int = field(default=40, metadata={"help": "videos per corpus-encoding batch"})
+    vcmr_eval_q_batch_size: int = field(default=80, metadata={
+        "aliases": ("vcmr_eval_batch_size",), "help": "queries per scoring batch at evaluation"})
+    eval_with_query_type: bool = field(default=False, metadata={"help": "also report metrics per TVR query type"})
+    max_before_nms: int = 200
+    max_after_nms: int = 100
+    distributed_eval: bool = field(default=False, metadata={"help": "split evaluation queries across ranks"})
+    nms_thd: float = field(default=0.5, metadata={"help": "temporal NMS IoU threshold, -1 = off"})
+    q2c_alpha: float = field(default=20.0, metadata={"help": "video score sharpening exp(alpha * s)"})
+    max_vcmr_video: int = field(default=100, metadata={"help": "moments are re-ranked in the top-N videos"})
+    full_eval_tasks: list[Literal["VCMR", "SVMR", "VR"]] = field(default_factory=lambda: ["VCMR", "SVMR", "VR"])
+    min_pred_l: int = field(default=2, metadata={"help": "shortest predicted span, frames"})
+    max_pred_l: int = field(default=16, metadata={"help": "predicted spans are shorter than this, frames"})
+
+    def __post_init__(self) -> None:
+        TrainOptions.__post_init__(self)
+        self.check_schedules()
+        if not self.min_pred_l < self.max_pred_l:
+            raise ValueError(f"need min_pred_l < max_pred_l, got {self.min_pred_l}, {self.max_pred_l}")
+
+
+@dataclass
+class VideoQaConfig(TrainOptions, FinetuneData):
+    """``train_videoQA.py``: TVQA / How2QA with temporal localisation."""
+
+    task: Literal["tvqa", "how2qa"] = "tvqa"
+    lw_st_ed: float = field(default=1.0, metadata={"help": "weight of the start/end loss"})

@@ -103,6 +103,20 @@ class Checkpointer:
             if self.is_main:
                 atomic_torch_save(state, self.ckpt_dir / STATE_FILE)
 
+    def maybe_keep_best(self, step: int, value: float, model_state, model_config: dict[str, Any],
+                        metric: str) -> bool:
+        """Write ``ckpt/model_best.pt`` (and ``log/best.json``) when ``value`` beats the best so far."""
+        record = self.log_dir / "best.json"
+        best = json.loads(record.read_text())["value"] if record.is_file() else None
+        if best is not None and value <= best:
+            return False
+        if self.is_main:
+            save_weights(self.ckpt_dir / "model_best.pt", model_state(), model_config)
+            tmp = record.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps({"step": step, "metric": metric, "value": value}))
+            tmp.replace(record)
+        return True
+
     def _prune(self) -> None:
         if self.keep_last <= 0:
             return

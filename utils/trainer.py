@@ -41,6 +41,8 @@ class TrainingJob:
     forward: Callable[[nn.Module, str, Any, int], Any]   # (model, task, batch, step) → output with .loss
     scalars: Callable[[str, Any], dict[str, float]]      # values to log for one output
     validate: Callable[[nn.Module, int], dict[str, dict[str, float]]] | None = None
+    # (task, metric) whose highest value marks the best model, kept as ckpt/model_best.pt
+    best_metric: tuple[str, str] | None = None
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -111,7 +113,7 @@ class Trainer:
                 output = self.job.forward(self.model, task, batch, self.step + 1)
             if not self._all_finite(output.loss):
                 self.logger.info(f"step {self.step + 1} task {task}: non-finite loss "
-                                 f"({float(output.loss):.4g}); update skipped")
+                                 f"({output.loss.item():.4g}); update skipped")
                 self.optimizer.zero_grad(set_to_none=True)
                 self.skipped_steps += 1
                 return {"skipped": 1.0}
@@ -143,6 +145,10 @@ class Trainer:
             return
         metrics = self.job.validate(self.model, self.step)
         self.logger.validation(self.step, metrics)
+        if self.job.best_metric is not None:
+            task, name = self.job.best_metric
+            self.checkpointer.maybe_keep_best(self.step, metrics[task][name], self._model_state,
+                                              self.job.model_config, f"{task}/{name}")
 
     def _model_state(self) -> dict[str, torch.Tensor]:
         return unwrap(self.model).state_dict()
