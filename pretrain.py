@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from config.loader import exit_on_config_error, parse_cli
+from config.cli import exit_on_config_error, parse_cli
 from config.schema import PretrainConfig
 from utils.checkpointer import ResumeError, seed_everything
 from utils.demo import ensure_demo_corpus

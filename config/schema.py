@@ -126,7 +126,7 @@ PRETRAIN_TASKS = ("mlm", "mfm-nce", "mffr", "fom", "vsm")
 
 
 @dataclass
-class PretrainConfig(TrainOptions, RetrievalOptions):
+class PretrainConfig(RetrievalOptions, TrainOptions):
     """``pretrain.py``: multi-task pre-training (MLM, MFM-NCE, MFFR, FOM, VSM) mixed by ratio."""
 
     txt_db: str = field(default="", metadata={"help": "folder the targets' sub_txt_db paths are relative to"})
@@ -173,7 +173,7 @@ class FinetuneData:
 
 
 @dataclass
-class VcmrConfig(TrainOptions, RetrievalOptions, FinetuneData):
+class VcmrConfig(RetrievalOptions, TrainOptions, FinetuneData):
     """``train_vcmr.py`` / ``inf_vcmr.py``: video corpus moment retrieval (TVR, How2R)."""
 
     task: Literal["tvr", "how2r"] = "tvr"

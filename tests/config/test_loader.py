@@ -14,14 +14,12 @@ from typing import Any, Literal
 
 import pytest
 
+from config.cli import describe_options, exit_on_config_error, parse_cli
 from config.loader import (
     ConfigError,
     closest_key,
-    describe_options,
-    exit_on_config_error,
     from_dict,
     load_config,
-    parse_cli,
     save_config,
     to_dict,
 )
@@ -532,7 +530,7 @@ def test_entry_script_prints_exactly_one_error_line(tmp_path: Path) -> None:
     script.write_text(textwrap.dedent(
         """
         from dataclasses import dataclass
-        from config.loader import exit_on_config_error, parse_cli
+        from config.cli import exit_on_config_error, parse_cli
 
         @dataclass
         class Cfg:
