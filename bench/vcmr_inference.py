@@ -1,0 +1,98 @@
+#!/usr/bin/env python
+"""Throughput and peak memory of VCMR corpus scoring + decoding (utils/vcmr_inference.MomentScorer).
+
+Timed: for each batch of 80 query vectors, video scores against the whole corpus (max-cosine, video
+chunks), VR top-k, start/end probabilities on each query's top 100 videos + its GT video, top-200
+spans (torch.topk), NMS, top 100 — i.e. everything of inference after the encoders. Not timed: the
+encoders (corpus videos are encoded once; queries are one small Transformer pass each).
+Workload: TVR val size = 2,179 clips of 60–90 frames (≈75), 10,895 queries, hidden 768
+(config/hero_finetune.json); synthetic frame states and query vectors (seeded). --scale 10 gives a
+10x larger corpus. By default only --queries 800 queries are timed (rate is per query, memory is
+per batch); --full runs all 10,895.
+
+    python bench/vcmr_inference.py [--scale 1 10] [--full] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from config.loader import load_config  # noqa: E402
+from model.config import HeroModelConfig  # noqa: E402
+from model.heads.retrieval import MomentRetrievalHead  # noqa: E402
+from utils.vcmr_inference import CorpusEmbeddings, DecodeOptions, MomentScorer  # noqa: E402
+
+TVR_VAL_VIDEOS, TVR_VAL_QUERIES, BATCH = 2179, 10895, 80
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def corpus(num_videos: int, dim: int, seed: int) -> CorpusEmbeddings:
+    gen = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(60, 91, (num_videos,), generator=gen)
+    frames = torch.randn(num_videos, int(lengths.max()), dim, generator=gen)
+    mask = torch.arange(frames.shape[1])[None] < lengths[:, None]
+    frames *= mask[..., None]
+    return CorpusEmbeddings(frames, mask, lengths, np.arange(num_videos))
+
+
+def run(scale: int, num_queries: int, threads: int) -> dict:
+    torch.set_num_threads(threads)
+    config = load_config(HeroModelConfig, "config/hero_finetune.json")
+    model = SimpleNamespace(retrieval=MomentRetrievalHead(config).eval())
+    emb = corpus(TVR_VAL_VIDEOS * scale, config.hidden_size, seed=scale)
+    rss_corpus = peak_rss_mb()
+    scorer = MomentScorer(model, emb, DecodeOptions())
+    gen = torch.Generator().manual_seed(0)
+    rates, rss_marks = [], []
+    start = time.perf_counter()
+    with torch.no_grad():
+        for first in range(0, num_queries, BATCH):
+            n = min(BATCH, num_queries - first)
+            queries = torch.randn(n, config.hidden_size, generator=gen)
+            gt = torch.randint(0, len(emb.frames), (n,), generator=gen).tolist()
+            t = time.perf_counter()
+            scorer.decode(queries, gt)
+            rates.append(n / (time.perf_counter() - t))
+            rss_marks.append(peak_rss_mb())
+    total = time.perf_counter() - start
+    return {"scale": scale, "videos": len(emb.frames), "padded_frames": emb.frames.shape[1],
+            "queries": num_queries, "threads": threads, "queries_per_s": round(num_queries / total, 1),
+            "corpus_mb": round(emb.frames.numel() * 4 / 2**20), "peak_rss_after_corpus_mb": round(rss_corpus),
+            "peak_rss_after_first_batch_mb": round(rss_marks[0]), "peak_rss_end_mb": round(rss_marks[-1]),
+            "est_full_tvr_val_s": round(TVR_VAL_QUERIES / (num_queries / total))}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=int, nargs="+", default=[1, 10], help="corpus size multiples of TVR val")
+    parser.add_argument("--queries", type=int, default=800, help="queries timed (default: a quick subset)")
+    parser.add_argument("--full", action="store_true", help="all 10,895 TVR val queries")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    results = [run(s, TVR_VAL_QUERIES if args.full else args.queries, args.threads) for s in args.scale]
+    for r in results:
+        print(f"corpus x{r['scale']}: {r['videos']} videos x {r['padded_frames']} frames ({r['corpus_mb']} MB) | "
+              f"{r['queries']} queries: {r['queries_per_s']} q/s (full TVR val ≈ {r['est_full_tvr_val_s']} s) | "
+              f"peak RSS {r['peak_rss_after_corpus_mb']} MB after corpus, {r['peak_rss_after_first_batch_mb']} MB "
+              f"after batch 1, {r['peak_rss_end_mb']} MB at end")
+    if args.json:
+        print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

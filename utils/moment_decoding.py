@@ -1,0 +1,120 @@
+"""Moment decoding for video corpus moment retrieval (hero-reference.md §4.2 steps 3–8).
+
+Pure tensor / numpy functions: span probabilities → ranked (video, start, end, score) predictions.
+Everything keeps only a top-k per query (``torch.topk``, never a full sort of the N·L·L cells, §8.20),
+so the memory of a scoring chunk is bounded by its query count, not by the corpus' query total.
+
+Frame indices are inclusive: a span (m, n) covers frames m..n, i.e. seconds [m·fl, (n+1)·fl).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class SpanCandidates:
+    """Top spans per query: each tensor is (Q, K); ``video`` indexes the caller's candidate list."""
+
+    scores: torch.Tensor
+    video: torch.Tensor
+    start: torch.Tensor
+    end: torch.Tensor
+
+
+def span_band(length: int, min_pred_l: int, max_pred_l: int, device: torch.device | None = None) -> torch.Tensor:
+    """(L, L) bool: cell (m, n) is a legal span iff ``min_pred_l ≤ n − m < max_pred_l``."""
+    idx = torch.arange(length, device=device)
+    width = idx[None, :] - idx[:, None]
+    return (width >= min_pred_l) & (width < max_pred_l)
+
+
+def top_spans(st_prob: torch.Tensor, ed_prob: torch.Tensor, lengths: torch.Tensor, k: int,
+              min_pred_l: int, max_pred_l: int, video_weight: torch.Tensor | None = None) -> SpanCandidates:
+    """The ``k`` best spans of each query over its candidate videos.
+
+    Args:
+        st_prob, ed_prob: (Q, V, L) start / end probabilities (softmax over L).
+        lengths: (Q, V) valid frames of each candidate video; spans must lie inside them (the
+            reference also ranked spans over padded frames, with ~0 probability).
+        k: spans kept per query (``max_before_nms``).
+        min_pred_l, max_pred_l: the span-length band.
+        video_weight: (Q, V) multiplier of every span of a video (VCMR: ``exp(α·s(q, v))``).
+
+    Returns:
+        :class:`SpanCandidates` (Q, K'), K' = min(k, V·L·L); cells that are not legal spans get
+        score −inf and sort last (callers drop them with :func:`finite_rows`).
+    """
+    q, v, length = st_prob.shape
+    scores = st_prob[..., :, None] * ed_prob[..., None, :]  # (Q, V, L, L)
+    if video_weight is not None:
+        scores = scores * video_weight[..., None, None]
+    frame = torch.arange(length, device=st_prob.device)
+    inside = frame[None, None, :] < lengths[..., None]  # (Q, V, L)
+    legal = (span_band(length, min_pred_l, max_pred_l, st_prob.device)[None, None]
+             & inside[..., :, None] & inside[..., None, :])
+    scores = scores.masked_fill(~legal, float("-inf")).view(q, -1)
+    top = torch.topk(scores, min(k, scores.shape[1]), dim=1)
+    # unravel with the ACTUAL L of the score tensor (the reference used max_clip_len, §8.3)
+    cell = top.indices
+    return SpanCandidates(scores=top.values, video=cell // (length * length),
+                          start=(cell // length) % length, end=cell % length)
+
+
+def temporal_iou(spans: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of (N, 2) and (M, 2) [start, end] spans: intersection / (max end − min start)."""
+    inter = np.clip(np.minimum(spans[:, None, 1], other[None, :, 1])
+                    - np.maximum(spans[:, None, 0], other[None, :, 0]), 0, None)
+    union = np.maximum(spans[:, None, 1], other[None, :, 1]) - np.minimum(spans[:, None, 0], other[None, :, 0])
+    return np.divide(inter, union, out=np.zeros_like(inter, dtype=np.float64), where=union > 0)
+
+
+def temporal_nms(predictions: np.ndarray, iou_threshold: float, keep: int) -> np.ndarray:
+    """Greedy temporal NMS over rows ``[video, start, end, score]`` sorted best first.
+
+    A row is dropped when its IoU with an already kept row **of the same video** exceeds
+    ``iou_threshold``. Rows of different videos never suppress each other, which equals the
+    reference's VCMR procedure (NMS per video, merge, sort by score) and, for SVMR's single video,
+    plain NMS. ``iou_threshold < 0`` disables NMS. Returns at most ``keep`` rows, best first.
+    """
+    if iou_threshold < 0 or len(predictions) == 0:
+        return predictions[:keep]
+    iou = temporal_iou(predictions[:, 1:3], predictions[:, 1:3])
+    iou[predictions[:, None, 0] != predictions[None, :, 0]] = 0.0
+    suppressed = np.zeros(len(predictions), dtype=bool)
+    kept: list[int] = []
+    for i in range(len(predictions)):
+        if suppressed[i]:
+            continue
+        kept.append(i)
+        if len(kept) == keep:
+            break
+        suppressed |= iou[i] > iou_threshold
+    return predictions[kept]
+
+
+def finite_rows(rows: np.ndarray) -> np.ndarray:
+    """Drop predictions whose score is not finite (illegal cells picked when too few legal ones)."""
+    return rows[np.isfinite(rows[:, 3])]
+
+
+def to_rows(candidates: SpanCandidates, query: int, video_ids: np.ndarray, frame_interval: float) -> np.ndarray:
+    """One query's candidates as float64 rows ``[official video idx, st_s, ed_s, score]``.
+
+    ``video_ids`` maps the candidate video index of the query to its official index, (V,) or (Q, V).
+    """
+    local = candidates.video[query].cpu().numpy()
+    videos = video_ids[query][local] if video_ids.ndim == 2 else video_ids[local]
+    start = candidates.start[query].cpu().numpy() * frame_interval
+    end = (candidates.end[query].cpu().numpy() + 1) * frame_interval
+    rows = np.stack([videos.astype(np.float64), start, end,
+                     candidates.scores[query].double().cpu().numpy()], axis=1)
+    return finite_rows(rows)
+
+
+def top_videos(q2video: torch.Tensor, alpha: float, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """VR: ``exp(α·s)`` of the ``k`` best videos per query, (Q, K) scores and indices, best first."""
+    top = torch.topk(q2video, min(k, q2video.shape[1]), dim=1)
+    return torch.exp(alpha * top.values.double()), top.indices
