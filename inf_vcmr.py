@@ -18,9 +18,7 @@ from pathlib import Path
 
 from config.cli import exit_on_config_error, parse_cli
 from config.schema import VcmrConfig
-from utils.demo import ensure_demo_corpus
-from utils.distributed import distributed_session
-from utils.run_setup import SetupError
+from utils.entry import run_session
 from utils.tvr_metrics import write_predictions
 from utils.vcmr_inference import run_vcmr_inference
 from utils.vcmr_job import build_vcmr_model, open_corpus, open_query_db
@@ -32,30 +30,28 @@ def add_flags(parser) -> None:
     # `checkpoint` and `output_dir` are config options too: these flags set them.
 
 
+def infer(cfg: VcmrConfig, split: str, dist, log) -> None:
+    """Score the split's queries against the whole corpus; rank 0 writes predictions and metrics."""
+    if not cfg.checkpoint:  # useful as the chance baseline of a task
+        log("warning: no --checkpoint: evaluating randomly initialised weights")
+    corpus = open_corpus(cfg)
+    option = "val_query_txt_db" if split == "val" else "test_query_txt_db"
+    db = open_query_db(getattr(cfg, option), option)
+    model = build_vcmr_model(cfg, corpus, dist, log)
+    predictions, metrics = run_vcmr_inference(model, corpus, db, cfg, dist, log)
+    if dist.is_main:
+        out = Path(cfg.output_dir) / f"results_{split}"
+        write_predictions(out / "predictions.json", predictions["video2idx"], predictions)
+        log(f"wrote {out / 'predictions.json'} ({len(predictions.get('VR', []))} queries)")
+        if metrics is not None:
+            (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+            log(json.dumps({task: metrics[task] for task in ("VCMR", "SVMR", "VR") if task in metrics}))
+
+
 def main() -> int:
     with exit_on_config_error():
         cfg, args = parse_cli(VcmrConfig, description=__doc__, add_arguments=add_flags)
-    with distributed_session(cfg.backend) as dist:
-        log = print if dist.is_main else (lambda _message: None)
-        try:
-            if not cfg.checkpoint:  # useful as the chance baseline of a task
-                log("warning: no --checkpoint: evaluating randomly initialised weights")
-            ensure_demo_corpus(cfg.demo_corpus, dist, log)
-            corpus = open_corpus(cfg)
-            option = "val_query_txt_db" if args.split == "val" else "test_query_txt_db"
-            db = open_query_db(getattr(cfg, option), option)
-            model = build_vcmr_model(cfg, corpus, dist, log)
-            predictions, metrics = run_vcmr_inference(model, corpus, db, cfg, dist, log)
-        except (SetupError, ValueError) as error:
-            sys.exit(f"error: {error}")
-        if dist.is_main:
-            out = Path(cfg.output_dir) / f"results_{args.split}"
-            write_predictions(out / "predictions.json", predictions["video2idx"], predictions)
-            log(f"wrote {out / 'predictions.json'} ({len(predictions.get('VR', []))} queries)")
-            if metrics is not None:
-                (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-                log(json.dumps({task: metrics[task] for task in ("VCMR", "SVMR", "VR") if task in metrics}))
-    return 0
+    return run_session(cfg, lambda dist, log: infer(cfg, args.split, dist, log))
 
 
 if __name__ == "__main__":

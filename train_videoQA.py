@@ -17,21 +17,17 @@ from pathlib import Path
 
 from config.cli import exit_on_config_error, parse_cli
 from config.schema import VideoQaConfig
-from utils.checkpointer import ResumeError, seed_everything
-from utils.demo import ensure_demo_corpus
-from utils.distributed import Distributed, distributed_session
+from utils.distributed import Distributed
+from utils.entry import add_resume_flag, run_session, training
 from utils.qa_eval import evaluate_qa
 from utils.qa_job import build_corpus, build_qa_model, build_split, build_videoqa_job
-from utils.run_setup import SetupError, seed_for_rank
-from utils.trainer import Trainer
 
 
 def add_flags(parser) -> None:
     parser.add_argument("--eval-only", action="store_true",
                         help="evaluate --checkpoint on --split and write predictions; no training")
     parser.add_argument("--split", choices=["val", "test"], default="val", help="split to evaluate")
-    parser.add_argument("--allow-config-change", action="store_true",
-                        help="resume even though the config differs from the saved run's")
+    add_resume_flag(parser)
 
 
 def evaluate(cfg: VideoQaConfig, split: str, dist: Distributed, log) -> None:
@@ -58,20 +54,9 @@ def evaluate(cfg: VideoQaConfig, split: str, dist: Distributed, log) -> None:
 def main() -> int:
     with exit_on_config_error():
         cfg, args = parse_cli(VideoQaConfig, description=__doc__, add_arguments=add_flags)
-    with distributed_session(cfg.backend) as dist:
-        log = print if dist.is_main else (lambda _message: None)
-        try:
-            ensure_demo_corpus(cfg.demo_corpus, dist, log)
-            if args.eval_only:
-                evaluate(cfg, args.split, dist, log)
-                return 0
-            job = build_videoqa_job(cfg, dist, log)
-            seed_everything(seed_for_rank(cfg.seed, dist))
-            trainer = Trainer(cfg, job, dist, args.allow_config_change)
-        except (SetupError, ResumeError) as error:
-            sys.exit(f"error: {error}")
-        trainer.train()
-    return 0
+    if args.eval_only:
+        return run_session(cfg, lambda dist, log: evaluate(cfg, args.split, dist, log))
+    return run_session(cfg, training(cfg, build_videoqa_job, args.allow_config_change))
 
 
 if __name__ == "__main__":
