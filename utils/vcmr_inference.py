@@ -27,7 +27,7 @@ from config.schema import VcmrConfig
 from data.corpus import VideoCorpus
 from data.query_db import QueryDb
 from data.retrieval_datasets import VcmrQueryDataset, VcmrVideoDataset
-from model.heads.retrieval import video_level_scores
+from model.layers import mask_logits
 
 from .distributed import Distributed
 from .moment_decoding import temporal_nms, to_rows, top_spans, top_videos
@@ -117,24 +117,44 @@ class MomentScorer:
 
     def __init__(self, model: nn.Module, corpus: CorpusEmbeddings, options: DecodeOptions) -> None:
         self.model, self.corpus, self.opt = model, corpus, options
-        self.span = model.retrieval.span  # paired start/end logits on (query, video) pairs
+        self.span = model.retrieval.span  # query projection + start/end convolutions
+        frames = corpus.frames
+        self.flat = frames.reshape(-1, frames.shape[-1])  # (V·L, D), a view: no copy of the corpus
+        # F.normalize(x, eps=1e-5) = x / max(‖x‖, 1e-5): keep the norms, not a normalised corpus copy
+        self.frame_norms = self.flat.norm(dim=-1).clamp_min(1e-5).view(frames.shape[:2])  # (V, L)
+        self._similarity: torch.Tensor | None = None
 
     def video_scores(self, queries: torch.Tensor) -> torch.Tensor:
-        """(Q, V) max-cosine scores, computed in video chunks of bounded size."""
-        frames, mask = self.corpus.frames, self.corpus.mask
-        # bounds both the (Q, chunk, L) cosine and the normalised copy of the chunk's frames
-        chunk = max(1, SCORE_BUDGET // (frames.shape[1] * max(queries.shape[0], frames.shape[2])))
-        return torch.cat([video_level_scores(queries, frames[i:i + chunk], mask[i:i + chunk])
-                          for i in range(0, len(frames), chunk)], dim=1)
+        """(Q, V) max-cosine scores; also keeps the span similarities q'·h of every (query, frame).
 
-    def span_probs(self, queries: torch.Tensor, videos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Start / end probabilities (Q, K, L) of each query on its K videos (indices (Q, K))."""
-        q, k = videos.shape
-        frames = self.corpus.frames[videos.reshape(-1)]  # (Q·K, L, D)
-        mask = self.corpus.mask[videos.reshape(-1)]
-        st, ed = self.span.paired(queries.repeat_interleave(k, dim=0), frames, mask)
-        shape = (q, k, frames.shape[1])
-        return st.float().softmax(-1).view(shape), ed.float().softmax(-1).view(shape)
+        One matmul per video chunk serves both: [normalised queries ; projected queries] · framesᵀ.
+        Chunks bound the temporaries; the kept similarities are (Q, V, L), i.e. they grow with the
+        corpus, never with the number of queries.
+        """
+        mask = self.corpus.mask
+        num_videos, length = mask.shape
+        both = torch.cat([torch.nn.functional.normalize(queries, dim=-1, eps=1e-5),
+                          self.span.query_linear(queries)], 0)  # (2Q, D)
+        q = len(queries)
+        scores = queries.new_empty(q, num_videos)
+        self._similarity = queries.new_empty(q, num_videos, length)
+        chunk = max(1, SCORE_BUDGET // (2 * q * length))
+        for v0 in range(0, num_videos, chunk):
+            v1 = min(v0 + chunk, num_videos)
+            product = (both @ self.flat[v0 * length: v1 * length].t()).view(2 * q, v1 - v0, length)
+            cosine = mask_logits(product[:q] / self.frame_norms[None, v0:v1], mask[None, v0:v1])
+            scores[:, v0:v1] = cosine.max(-1).values
+            self._similarity[:, v0:v1] = product[q:]
+        return scores
+
+    def span_probs(self, queries: torch.Tensor, videos: torch.Tensor, rows: torch.Tensor | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Start / end probabilities (Q, K, L) of each query on its K videos (indices (Q, K)), from
+        the similarities kept by :meth:`video_scores` (``rows``: which of its queries)."""
+        rows = torch.arange(len(videos), device=videos.device) if rows is None else rows
+        similarity = self._similarity[rows[:, None], videos]  # (Q, K, L)
+        st, ed = self.span.logits_from_similarity(similarity, self.corpus.mask[videos])
+        return st.float().softmax(-1), ed.float().softmax(-1)
 
     def decode(self, queries: torch.Tensor, gt_videos: list[int | None]) -> list[dict[str, np.ndarray]]:
         """Per query: {"VR"|"SVMR"|"VCMR": rows [official vid, st_s, ed_s, score]} best first."""
@@ -150,7 +170,8 @@ class MomentScorer:
             sl = slice(s, s + step)
             if "VCMR" in opt.tasks:
                 videos = vr_index[sl, :k_vcmr]
-                st, ed = self.span_probs(queries[sl], videos)
+                st, ed = self.span_probs(queries[sl], videos,
+                                         torch.arange(s, s + len(videos), device=videos.device))
                 weight = vr_scores[sl, :k_vcmr].float()
                 cand = top_spans(st, ed, self.corpus.lengths[videos], opt.max_before_nms, opt.min_pred_l,
                                  opt.max_pred_l, video_weight=weight)
@@ -166,7 +187,7 @@ class MomentScorer:
         labelled = [i for i, v in enumerate(gt_videos) if v is not None]
         if "SVMR" in opt.tasks and labelled:
             videos = torch.tensor([[gt_videos[i]] for i in labelled], device=queries.device)
-            st, ed = self.span_probs(queries[labelled], videos)
+            st, ed = self.span_probs(queries[labelled], videos, torch.tensor(labelled, device=videos.device))
             cand = top_spans(st, ed, self.corpus.lengths[videos], opt.max_before_nms, opt.min_pred_l,
                              opt.max_pred_l)
             for j, i in enumerate(labelled):

@@ -67,6 +67,11 @@ class SpanPredictor(nn.Module):
         self.start_conv = nn.Conv1d(1, 1, kernel_size=5, stride=1, padding=2, bias=False)
         self.end_conv = nn.Conv1d(1, 1, kernel_size=5, stride=1, padding=2, bias=False)
 
+    def logits_from_similarity(self, similarity: torch.Tensor, frame_mask: torch.Tensor
+                               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Start / end logits from query·frame similarities (…, L) (queries already projected)."""
+        return self._logits(similarity, frame_mask)
+
     def _logits(self, similarity: torch.Tensor, frame_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         shape = similarity.shape
         if self.zero_padding:
