@@ -48,19 +48,22 @@ def top_spans(st_prob: torch.Tensor, ed_prob: torch.Tensor, lengths: torch.Tenso
         score −inf and sort last (callers drop them with :func:`finite_rows`).
     """
     q, v, length = st_prob.shape
-    scores = st_prob[..., :, None] * ed_prob[..., None, :]  # (Q, V, L, L)
+    # Only the band of legal widths is scored: (Q, V, L, W) cells instead of (Q, V, L, L).
+    widths = torch.arange(min_pred_l, max_pred_l, device=st_prob.device)  # (W,)
+    starts = torch.arange(length, device=st_prob.device)
+    ends = starts[:, None] + widths[None, :]  # (L, W)
+    padded_ed = torch.nn.functional.pad(ed_prob, (0, int(widths.max()) + 1 if len(widths) else 0))
+    scores = st_prob[..., :, None] * padded_ed[..., ends]  # (Q, V, L, W)
     if video_weight is not None:
         scores = scores * video_weight[..., None, None]
-    frame = torch.arange(length, device=st_prob.device)
-    inside = frame[None, None, :] < lengths[..., None]  # (Q, V, L)
-    legal = (span_band(length, min_pred_l, max_pred_l, st_prob.device)[None, None]
-             & inside[..., :, None] & inside[..., None, :])
-    scores = scores.masked_fill(~legal, float("-inf")).view(q, -1)
+    legal = ends[None, None] < lengths[..., None, None]  # the end (hence the start) inside the clip
+    scores = scores.masked_fill(~legal, float("-inf")).reshape(q, -1)
     top = torch.topk(scores, min(k, scores.shape[1]), dim=1)
     # unravel with the ACTUAL L of the score tensor (the reference used max_clip_len, §8.3)
-    cell = top.indices
-    return SpanCandidates(scores=top.values, video=cell // (length * length),
-                          start=(cell // length) % length, end=cell % length)
+    cell, num_widths = top.indices, len(widths)
+    start = (cell // num_widths) % length
+    return SpanCandidates(scores=top.values, video=cell // (length * num_widths), start=start,
+                          end=start + widths[cell % num_widths])
 
 
 def temporal_iou(spans: np.ndarray, other: np.ndarray) -> np.ndarray:

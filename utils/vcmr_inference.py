@@ -162,9 +162,10 @@ class MomentScorer:
         n_video = max(opt.max_vcmr_video, opt.max_after_nms)
         vr_scores, vr_index = top_videos(self.video_scores(queries), opt.q2c_alpha, n_video)
         out: list[dict[str, np.ndarray]] = [{} for _ in range(len(queries))]
-        length, dim = self.corpus.frames.shape[1:]
+        length = self.corpus.frames.shape[1]
         k_vcmr = min(opt.max_vcmr_video, vr_index.shape[1])
-        per_query = max(k_vcmr * length * max(length, dim), 1)
+        # the largest per-query temporary is the (K, L, W) band of span scores
+        per_query = max(k_vcmr * length * max(opt.max_pred_l - opt.min_pred_l, 1), 1)
         step = max(1, SCORE_BUDGET // per_query)  # queries per span-decoding sub-chunk
         for s in range(0, len(queries), step):
             sl = slice(s, s + step)

@@ -76,10 +76,14 @@ class SpanPredictor(nn.Module):
         shape = similarity.shape
         if self.zero_padding:
             similarity = similarity * frame_mask.to(similarity.dtype)
-        flat = similarity.reshape(-1, 1, shape[-1])  # (rows, 1, L)
-        start = self.start_conv(flat).view(shape)
-        end = self.end_conv(flat).view(shape)
-        return mask_logits(start, frame_mask), mask_logits(end, frame_mask)
+        # The two 1-channel, width-5 convolutions as 5 shifted multiply-adds on (rows, L): the same
+        # cross-correlation with zero padding 2, much faster than conv1d with one channel.
+        flat = similarity.reshape(-1, shape[-1])  # (rows, L)
+        padded = F.pad(flat, (2, 2))
+        windows = torch.stack([padded[:, j: j + shape[-1]] for j in range(5)], -1)  # (rows, L, 5)
+        kernels = torch.stack([self.start_conv.weight.view(5), self.end_conv.weight.view(5)], -1)  # (5, 2)
+        start, end = (windows @ kernels.to(windows.dtype)).unbind(-1)
+        return mask_logits(start.view(shape), frame_mask), mask_logits(end.view(shape), frame_mask)
 
     def paired(self, queries: torch.Tensor, frames: torch.Tensor,
                frame_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
