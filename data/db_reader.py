@@ -173,3 +173,25 @@ class LmdbDatabase:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r}, {self.meta['storage']['num_records']} records)"
+
+
+class PerVideoDatabase(LmdbDatabase):
+    """A db keyed by video name with an ``id2nframe.json`` side file (subtitle and feature dbs)."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path)
+        self._id2nframe: dict[str, int] = self.side_json("id2nframe.json", {})
+
+    def __contains__(self, vid_name: object) -> bool:
+        return vid_name in self._id2nframe
+
+    def __len__(self) -> int:
+        return len(self._id2nframe)
+
+    def ids(self) -> list[str]:
+        """Video names, in build order."""
+        return list(self._id2nframe)
+
+    def num_frames(self, vid_name: str) -> int:
+        """Frames of a video (from ``id2nframe.json``; no LMDB read)."""
+        return self._id2nframe[vid_name]

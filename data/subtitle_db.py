@@ -20,12 +20,12 @@ from typing import Any, Callable, Iterable, Mapping
 
 from data.alignment import align_subtitles, sort_subtitles
 from data.annotations import BadInputError, BadInputPolicy, parse_subtitles, read_frame_counts
-from data.db_reader import LmdbDatabase
+from data.db_reader import PerVideoDatabase
 from data.storage import AtomicDbWriter
 from data.tokenization import TextTokenizer, as_tokenizer
 
 
-class SubtitleDb(LmdbDatabase):
+class SubtitleDb(PerVideoDatabase):
     """Reader of a subtitle db (lazy, fork-safe, picklable).
 
     Args:
@@ -36,26 +36,11 @@ class SubtitleDb(LmdbDatabase):
 
     def __init__(self, path: str | Path) -> None:
         super().__init__(path)
-        self._id2nframe: dict[str, int] = self.side_json("id2nframe.json", {})
         self.id2len: dict[str, int] = self.side_json("id2len.json", {})
 
     def __getitem__(self, vid_name: str) -> dict[str, Any]:
         """The record of one video (``frame_owner`` as an int32 array)."""
         return self._get(vid_name)
-
-    def __contains__(self, vid_name: object) -> bool:
-        return vid_name in self._id2nframe
-
-    def __len__(self) -> int:
-        return len(self._id2nframe)
-
-    def ids(self) -> list[str]:
-        """Video names, in build order."""
-        return list(self._id2nframe)
-
-    def num_frames(self, vid_name: str) -> int:
-        """Frames of a video (from ``id2nframe.json``; no LMDB read)."""
-        return self._id2nframe[vid_name]
 
     @property
     def frame_interval(self) -> float:

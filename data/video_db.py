@@ -17,11 +17,11 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from data.annotations import BadInputError, BadInputPolicy, OnBad
-from data.db_reader import LmdbDatabase
+from data.db_reader import PerVideoDatabase
 from data.storage import AtomicDbWriter
 
 
-class VideoFeatureDb(LmdbDatabase):
+class VideoFeatureDb(PerVideoDatabase):
     """Reader of a video feature db (lazy, fork-safe, picklable).
 
     Args:
@@ -29,10 +29,6 @@ class VideoFeatureDb(LmdbDatabase):
     """
 
     kind = "video_features"
-
-    def __init__(self, path: str | Path) -> None:
-        super().__init__(path)
-        self._id2nframe: dict[str, int] = self.side_json("id2nframe.json", {})
 
     def __getitem__(self, vid_name: str) -> np.ndarray:
         """Features of one video, float32 ``(num_frames, feature_dim)``."""
@@ -44,20 +40,6 @@ class VideoFeatureDb(LmdbDatabase):
         if max_frames is not None:
             feats = feats[:max_frames]
         return feats.astype(np.float32, copy=False)
-
-    def __contains__(self, vid_name: object) -> bool:
-        return vid_name in self._id2nframe
-
-    def __len__(self) -> int:
-        return len(self._id2nframe)
-
-    def ids(self) -> list[str]:
-        """Video names, in build order."""
-        return list(self._id2nframe)
-
-    def num_frames(self, vid_name: str) -> int:
-        """Frames of a video (from ``id2nframe.json``; no LMDB read)."""
-        return self._id2nframe[vid_name]
 
     @property
     def id2nframe(self) -> dict[str, int]:
