@@ -3,14 +3,15 @@
 
 Timed: for each batch of 80 query vectors, video scores against the whole corpus (max-cosine, video
 chunks), VR top-k, start/end probabilities on each query's top 100 videos + its GT video, top-200
-spans (torch.topk), NMS, top 100 — i.e. everything of inference after the encoders. Not timed: the
-encoders (corpus videos are encoded once; queries are one small Transformer pass each).
+spans (torch.topk), NMS, top 100 — i.e. everything of inference after the encoders. The encoders are
+timed apart (--encoders, the real base HeroForVcmr on synthetic 75-frame clips with 4352-d features
+and ~15-token queries) and the whole TVR val inference is estimated from the three rates.
 Workload: TVR val size = 2,179 clips of 60–90 frames (≈75), 10,895 queries, hidden 768
 (config/hero_finetune.json); synthetic frame states and query vectors (seeded). --scale 10 gives a
 10x larger corpus. By default only --queries 800 queries are timed (rate is per query, memory is
 per batch); --full runs all 10,895.
 
-    python bench/vcmr_inference.py [--scale 1 10] [--full] [--json]
+    python bench/vcmr_inference.py [--scale 1 10] [--full] [--encoders] [--json]
 """
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ import resource
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -29,7 +29,9 @@ import torch  # noqa: E402
 
 from config.loader import load_config  # noqa: E402
 from model.config import HeroModelConfig  # noqa: E402
-from model.heads.retrieval import MomentRetrievalHead  # noqa: E402
+from bench.step import make_clip  # noqa: E402
+from data.collate import collate_text, collate_videos  # noqa: E402
+from model.vcmr import HeroForVcmr  # noqa: E402
 from utils.vcmr_inference import CorpusEmbeddings, DecodeOptions, MomentScorer  # noqa: E402
 
 TVR_VAL_VIDEOS, TVR_VAL_QUERIES, BATCH = 2179, 10895, 80
@@ -48,10 +50,31 @@ def corpus(num_videos: int, dim: int, seed: int) -> CorpusEmbeddings:
     return CorpusEmbeddings(frames, mask, lengths, np.arange(num_videos))
 
 
-def run(scale: int, num_queries: int, threads: int) -> dict:
+def base_model() -> HeroForVcmr:
+    return HeroForVcmr(load_config(HeroModelConfig, "config/hero_finetune.json")).eval()
+
+
+@torch.no_grad()
+def encoder_rates(model: HeroForVcmr, threads: int, videos: int = 20, queries: int = 160) -> dict:
+    """Videos/s of the corpus encoder (Cross-modal + Temporal) and queries/s of the query encoder."""
     torch.set_num_threads(threads)
-    config = load_config(HeroModelConfig, "config/hero_finetune.json")
-    model = SimpleNamespace(retrieval=MomentRetrievalHead(config).eval())
+    rng = np.random.default_rng(0)
+    clips = [make_clip(rng, variable=True)[0] for _ in range(videos)]
+    model.encode_videos(collate_videos(clips[:2], pad_id=1))  # warm-up
+    t = time.perf_counter()
+    for first in range(0, videos, 10):
+        model.encode_videos(collate_videos(clips[first:first + 10], pad_id=1))
+    video_rate = videos / (time.perf_counter() - t)
+    rows = [[0, *rng.integers(5, 50000, int(rng.integers(8, 23))).tolist()] for _ in range(queries)]
+    t = time.perf_counter()
+    for first in range(0, queries, BATCH):
+        model.encode_queries(collate_text(rows[first:first + BATCH], pad_id=1))
+    return {"videos_per_s": round(video_rate, 2), "query_encoding_per_s": round(queries / (time.perf_counter() - t), 1)}
+
+
+def run(scale: int, num_queries: int, threads: int, model: HeroForVcmr) -> dict:
+    torch.set_num_threads(threads)
+    config = model.config
     emb = corpus(TVR_VAL_VIDEOS * scale, config.hidden_size, seed=scale)
     rss_corpus = peak_rss_mb()
     scorer = MomentScorer(model, emb, DecodeOptions())
@@ -81,14 +104,26 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=800, help="queries timed (default: a quick subset)")
     parser.add_argument("--full", action="store_true", help="all 10,895 TVR val queries")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--encoders", action="store_true", help="also time the video and query encoders")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    results = [run(s, TVR_VAL_QUERIES if args.full else args.queries, args.threads) for s in args.scale]
+    model = base_model()
+    results = [run(s, TVR_VAL_QUERIES if args.full else args.queries, args.threads, model) for s in args.scale]
     for r in results:
         print(f"corpus x{r['scale']}: {r['videos']} videos x {r['padded_frames']} frames ({r['corpus_mb']} MB) | "
               f"{r['queries']} queries: {r['queries_per_s']} q/s (full TVR val ≈ {r['est_full_tvr_val_s']} s) | "
               f"peak RSS {r['peak_rss_after_corpus_mb']} MB after corpus, {r['peak_rss_after_first_batch_mb']} MB "
               f"after batch 1, {r['peak_rss_end_mb']} MB at end")
+    if args.encoders:
+        rates = encoder_rates(model, args.threads)
+        results.append(rates)
+        scoring = next((r["queries_per_s"] for r in results if r.get("scale") == 1), None)
+        print(f"encoders: {rates['videos_per_s']} videos/s, {rates['query_encoding_per_s']} queries/s")
+        if scoring:
+            total = (TVR_VAL_VIDEOS / rates["videos_per_s"] + TVR_VAL_QUERIES / rates["query_encoding_per_s"]
+                     + TVR_VAL_QUERIES / scoring)
+            print(f"estimated full TVR val inference (encode 2,179 videos + 10,895 queries, score, decode): "
+                  f"{total / 60:.1f} min on {args.threads} threads")
     if args.json:
         print(json.dumps(results))
     return 0

@@ -44,6 +44,7 @@ TASKS = {
 }
 SPLIT_EXT = {"tvr": "jsonl", "how2r": "csv", "tvqa": "jsonl", "how2qa": "csv"}
 VAL_FRACTION = 0.2
+DEMO_CORPUS_VERSION = 2  # 2: retrieval query dbs carry their split's candidate videos (video2idx.json)
 NUM_BUCKETS = 4096
 _STOPWORDS = frozenset(
     "a an the and or but of to in on at by for with from as is are was were be been being it its this that "
@@ -201,6 +202,14 @@ def write_annotation_files(clips: dict[str, Clip], out_dir: Path) -> dict[str, P
                 if clip.corpus == corpus:
                     subs = [{"text": e.subtitle, "start": e.start, "end": e.end} for e in clip.events if not e.held_out]
                     f.write(json.dumps({"vid_name": clip.vid_name, "sub": subs}, ensure_ascii=False) + "\n")
+    for corpus in ("tv", "how2"):
+        # TVR-style {split: {vid: [duration, idx]}}: each split's candidate videos for retrieval evaluation
+        members = sorted((c for c in clips.values() if c.corpus == corpus), key=lambda c: c.vid_name)
+        index: dict[str, dict[str, list]] = {"train": {}, "val": {}}
+        for idx, clip in enumerate(members):
+            index[clip.split][clip.vid_name] = [clip.duration, idx]
+        path = paths[f"{corpus}_video_index"] = out_dir / f"{corpus}_video2dur_idx.json"
+        path.write_text(json.dumps(index, ensure_ascii=False), encoding="utf-8")
     for task in TASKS:
         for split in ("train", "val"):
             rows = [_task_row(task, e.record) for c in clips.values() if c.split == split
@@ -279,13 +288,16 @@ def build_demo_corpus(
         tasks[task] = {"corpus": corpus, "format": fmt, "num_queries": {}}
         for split in ("train", "val"):
             db = out / "txt_db" / f"{task}_{split}.db"
-            q = build_query_db(ann[f"{task}_{split}"], fmt, db, toker, overwrite=overwrite)
+            retrieval = task in ("tvr", "how2r")  # their val queries rank the val clips only, as on TVR
+            q = build_query_db(ann[f"{task}_{split}"], fmt, db, toker, overwrite=overwrite,
+                               video_index=ann[f"{corpus}_video_index"] if retrieval else None,
+                               video_split=split if retrieval else None)
             tasks[task][split] = str(db.relative_to(out))
             tasks[task]["num_queries"][split] = q["queries"]
         log(f"{task}: {tasks[task]['num_queries']['train']} train / {tasks[task]['num_queries']['val']} val")
     manifest = {
         "name": "hero-demo-corpus",
-        "version": 1,
+        "version": DEMO_CORPUS_VERSION,
         "paths_are_relative_to": "the folder holding this manifest",
         "seed": seed,
         "feature_dim": feature_dim,

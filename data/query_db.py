@@ -72,12 +72,24 @@ class QueryDb(LmdbDatabase):
         return bool(self.meta["has_labels"])
 
 
-def read_video_index(path: str | Path) -> dict[str, int]:
-    """Official video indices from TVR's ``{split: {vid: [duration, idx]}}`` or How2's ``{idx: vid}``."""
+def read_video_index(path: str | Path, split: str | None = None) -> dict[str, int]:
+    """Official video indices from TVR's ``{split: {vid: [duration, idx]}}`` or How2's ``{idx: vid}``.
+
+    With ``split``, only that split's videos (a TVR-style index is required): they are the candidate
+    corpus of that split's queries, as in the reference (``vid2dur_idx[split]``). Without it, every split.
+    """
     data = read_json(path)
-    out: dict[str, int] = {}
     if not isinstance(data, dict):
         raise BadInputError(path, None, "expected a JSON object")
+    splits = {k: v for k, v in data.items() if isinstance(v, dict)}
+    if split is not None:
+        if not splits:
+            raise BadInputError(path, None, f"has no splits, so video split {split!r} cannot be selected "
+                                            "(drop --video-split to use every video)")
+        if split not in splits:
+            raise BadInputError(path, None, f"has no split {split!r}; it has {', '.join(sorted(splits))}")
+        data = {split: splits[split]}
+    out: dict[str, int] = {}
     for key, value in data.items():
         if isinstance(value, dict):  # TVR video2dur_idx: one mapping per split
             out.update({vid: int(v[1]) for vid, v in value.items()})
@@ -98,6 +110,7 @@ def build_query_db(
     overwrite: bool = False,
     compress: bool = False,
     video_index: str | Path | None = None,
+    video_split: str | None = None,
     log: Callable[[str], None] | None = None,
     progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
 ) -> dict[str, int]:
@@ -111,7 +124,10 @@ def build_query_db(
         skip_bad: skip bad records (counted) instead of stopping at the first.
         overwrite: replace an existing db.
         compress: lz4-compress records.
-        video_index: optional TVR video2dur_idx / How2 vid-mapping JSON, copied as ``video2idx.json``.
+        video_index: optional TVR video2dur_idx / How2 vid-mapping JSON, copied as ``video2idx.json``
+            (the candidate videos of retrieval evaluation).
+        video_split: keep only this split of a TVR-style ``video_index`` (e.g. ``val``); every query's
+            video must then be in it.
         log: receives one line per skipped bad record.
         progress: wraps the record iterator (e.g. ``tqdm``).
 
@@ -127,12 +143,22 @@ def build_query_db(
     records = _unique_records(annotation_path, fmt, policy)  # parse first: bad input fails fast
     if not records:
         raise BadInputError(annotation_path, None, "no usable query in the file")
+    video2idx = read_video_index(video_index, video_split) if video_index is not None else None
+    if video2idx is not None:
+        outside = [r for r in records if r.get("vid_name") and r["vid_name"] not in video2idx]
+        if outside:
+            where = f"split {video_split!r} of {video_index}" if video_split else str(video_index)
+            raise BadInputError(annotation_path, None, f"{len(outside)} queries are on videos missing from "
+                                f"{where}, e.g. {id_field_of(fmt)} {outside[0][id_field_of(fmt)]} on "
+                                f"{outside[0]['vid_name']!r}")
+    elif video_split is not None:
+        raise ValueError("video_split needs a video_index")
     toker = as_tokenizer(tokenizer)
     _tokenise(records, toker, is_qa)
     id2len: dict[str, Any] = {}
     query2video: dict[str, str] = {}
     labelled = 0
-    id_field = "qid" if is_qa else "desc_id"
+    id_field = id_field_of(fmt)
     with AtomicDbWriter(output, "queries", compress=compress, overwrite=overwrite) as writer:
         lines = []
         for rec in progress(records) if progress is not None else records:
@@ -147,8 +173,8 @@ def build_query_db(
         writer.add_text("query_data.jsonl", "\n".join(lines) + "\n")
         writer.add_json("id2len.json", id2len)
         writer.add_json("query2video.json", query2video)
-        if video_index is not None:
-            writer.add_json("video2idx.json", read_video_index(video_index))
+        if video2idx is not None:
+            writer.add_json("video2idx.json", video2idx)
         writer.update_meta(
             kind="queries",
             format=fmt,
@@ -164,9 +190,14 @@ def build_query_db(
             "bad": policy.count}
 
 
+def id_field_of(fmt: str) -> str:
+    """The record field that identifies a query of this annotation format."""
+    return "qid" if fmt in QA_FORMATS else "desc_id"
+
+
 def _unique_records(path: str | Path, fmt: str, policy: BadInputPolicy) -> list[dict[str, Any]]:
     """All parsed records; a repeated id is a bad record (the first occurrence is kept)."""
-    id_field = "qid" if fmt in QA_FORMATS else "desc_id"
+    id_field = id_field_of(fmt)
     seen: dict[int, str] = {}
     out = []
     for where, rec in QUERY_PARSERS[fmt](path, policy):

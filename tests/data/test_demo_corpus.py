@@ -60,6 +60,9 @@ def test_manifest_lists_every_db(corpus):
                 assert len(rec["input_ids"]) == 1 + len(rec["answers"])
         train, val = QueryDb(t["train"]), QueryDb(t["val"])
         assert not set(train.video2queries) & set(val.video2queries)  # splits are by clip
+        if not train.is_qa:  # retrieval: each split ranks its own clips (TVR's vid2dur_idx[split])
+            assert set(val.video2queries) <= set(val.video2idx) and not set(val.video2idx) & set(train.video2idx)
+            assert set(val.video2idx.values()).isdisjoint(train.video2idx.values())
 
 
 def test_held_out_queries_are_visible_in_their_frames_only(corpus):

@@ -32,6 +32,21 @@ def test_tvr_val(tmp_path, capsys):
     assert len(db.video2idx) == 17435 + 2179 + 1089 + 1090
 
 
+def test_tvr_video_split_restricts_the_candidates(tmp_path, capsys):
+    index = real_file("tvr_video2dur_idx.json")
+    val_videos = json.loads(index.read_text())["val"]
+    path = write_jsonl(tmp_path / "tvr.jsonl", [{**TVR_OK, "vid_name": v, "desc_id": i}
+                                                for i, v in enumerate(list(val_videos)[:3])])
+    args = ["--format", "tvr", "--annotation", str(path), "--video-index", str(index)]
+    run(capsys, *args, "--output", str(tmp_path / "val"), "--video-split", "val")
+    assert QueryDb(tmp_path / "val").video2idx == {v: d[1] for v, d in val_videos.items()}
+    message = _fail(capsys, *args, "--output", str(tmp_path / "train"), "--video-split", "train")
+    assert message.startswith(f"error: {path}: 3 queries are on videos missing from split 'train' of {index}")
+    message = _fail(capsys, *args, "--output", str(tmp_path / "x"), "--video-split", "dev")
+    assert message == f"error: {index}: has no split 'dev'; it has test_challenge, test_public, train, val"
+    assert not (tmp_path / "train").exists() and not (tmp_path / "x").exists()
+
+
 def test_how2r_val_and_test(tmp_path, capsys):
     line = run(capsys, "--format", "how2r", "--annotation", str(real_file("how2R_val_release.csv")),
                "--output", str(tmp_path / "val"))
