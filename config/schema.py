@@ -173,10 +173,13 @@ class FinetuneData:
 
 
 @dataclass
-class VcmrConfig(RetrievalOptions, TrainOptions, FinetuneData):
-    """``train_vcmr.py`` / ``inf_vcmr.py``: video corpus moment retrieval (TVR, How2R)."""
+class MomentEvalOptions:
+    """Corpus moment retrieval evaluation (VCMR / SVMR / VR): batching and decoding (§4.2).
 
-    task: Literal["tvr", "how2r"] = "tvr"
+    Shared by every script that runs ``utils/vcmr_inference.py`` (``train_vcmr.py``, ``inf_vcmr.py``,
+    ``train_vsm.py``).
+    """
+
     vcmr_eval_video_batch_size: int = field(default=40, metadata={"help": "videos per corpus-encoding batch"})
     vcmr_eval_q_batch_size: int = field(default=80, metadata={
         "aliases": ("vcmr_eval_batch_size",), "help": "queries per scoring batch at evaluation"})
@@ -191,11 +194,21 @@ class VcmrConfig(RetrievalOptions, TrainOptions, FinetuneData):
     min_pred_l: int = field(default=2, metadata={"help": "shortest predicted span, frames"})
     max_pred_l: int = field(default=16, metadata={"help": "predicted spans are shorter than this, frames"})
 
+    def check_decoding(self) -> None:
+        if not self.min_pred_l < self.max_pred_l:
+            raise ValueError(f"need min_pred_l < max_pred_l, got {self.min_pred_l}, {self.max_pred_l}")
+
+
+@dataclass
+class VcmrConfig(RetrievalOptions, TrainOptions, FinetuneData, MomentEvalOptions):
+    """``train_vcmr.py`` / ``inf_vcmr.py``: video corpus moment retrieval (TVR, How2R)."""
+
+    task: Literal["tvr", "how2r"] = "tvr"
+
     def __post_init__(self) -> None:
         TrainOptions.__post_init__(self)
         self.check_schedules()
-        if not self.min_pred_l < self.max_pred_l:
-            raise ValueError(f"need min_pred_l < max_pred_l, got {self.min_pred_l}, {self.max_pred_l}")
+        self.check_decoding()
 
 
 @dataclass
@@ -204,3 +217,40 @@ class VideoQaConfig(TrainOptions, FinetuneData):
 
     task: Literal["tvqa", "how2qa"] = "tvqa"
     lw_st_ed: float = field(default=1.0, metadata={"help": "weight of the start/end loss"})
+
+
+@dataclass
+class VsmConfig(RetrievalOptions, TrainOptions, MomentEvalOptions):
+    """``train_vsm.py``: adapt HERO to a new corpus of videos with subtitles with the VSM objective alone.
+
+    A fixed, seeded share of each video's subtitles is held out: hidden from every input, used only
+    as evaluation queries (subtitle → moment retrieval over the whole corpus, scored like VCMR). The
+    visible subtitles are the training queries (``query_per_video`` per video, as VSM pre-training);
+    ``train_batch_size`` counts videos.
+    """
+
+    sub_txt_db: str = field(default="", metadata={"help": "subtitle db of the corpus"})
+    vfeat_db: str = field(default="", metadata={"help": "video feature db of the corpus"})
+    demo_corpus: str | None = field(default=None, metadata={
+        "help": "build the demo corpus into this folder first if it is missing (demo configs)"})
+    query_per_video: int = field(default=5, metadata={"help": "VSM training queries (subtitles) per video"})
+    heldout_subtitle_ratio: float = field(default=0.1, metadata={
+        "help": "share of each video's subtitles held out as evaluation queries (0 = no evaluation)"})
+    heldout_seed: int = field(default=0, metadata={
+        "help": "seed of the held-out choice (apart from `seed`: runs with other seeds share the queries)"})
+    max_eval_queries: int = field(default=0, metadata={
+        "help": "evaluate a fixed subset of at most N held-out subtitles (0 = all; the rest stay hidden)"})
+
+    def __post_init__(self) -> None:
+        TrainOptions.__post_init__(self)
+        self.check_schedules()
+        self.check_decoding()
+        if not 0 <= self.heldout_subtitle_ratio < 1:
+            raise ValueError(f"heldout_subtitle_ratio must be in [0, 1), got {self.heldout_subtitle_ratio}")
+        if self.query_per_video < 1 or self.max_eval_queries < 0:
+            raise ValueError(f"need query_per_video >= 1 and max_eval_queries >= 0, got "
+                             f"{self.query_per_video}, {self.max_eval_queries}")
+        span_on = self.lw_st_ed != 0 and self.train_span_start_step != -1
+        if not (span_on or self.lw_neg_ctx or self.lw_neg_q):
+            raise ValueError("no VSM loss is on: set lw_neg_ctx / lw_neg_q > 0, or lw_st_ed > 0 with "
+                             "train_span_start_step >= 0")

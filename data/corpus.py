@@ -7,7 +7,10 @@
   are dropped; subtitles are walked in order and kept while they have an in-range frame or never had a
   frame; the walk stops after the first subtitle that lost a frame to the cut (kept if it still has one),
   so the kept subtitles are a prefix of the record's list and keep their indices;
-- per-subtitle token rows (``[SEP]`` + the tokens of subtitles ``i − sub_ctx_len … i``).
+- per-subtitle token rows (``[SEP]`` + the tokens of subtitles ``i − sub_ctx_len … i``);
+- optionally, **hidden** subtitles (:meth:`VideoCorpus.with_hidden_subtitles`): held-out evaluation
+  queries whose text is left out of every input (empty row, nobody's context, never a VSM query) while
+  their frames keep their owner.
 
 When the video db holds fewer frames than the subtitle db was aligned with, the features' count wins and
 frames beyond it lose their owner (the reference kept them in ``sub2frames`` and misaligned, §8.4).
@@ -15,11 +18,12 @@ frames beyond it lose their owner (the reference kept them in ``sub2frames`` and
 
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Any, Collection, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -84,10 +88,12 @@ class ClipLayout:
     Attributes:
         frame_owner: (n,) int64, kept subtitle owning each frame, −1 = none; n = the clip's frame count.
         tokens: token ids (no special tokens) of each kept subtitle, untruncated.
+        hidden: kept subtitles whose text no input may show (held-out evaluation queries).
     """
 
     frame_owner: np.ndarray
     tokens: list[list[int]]
+    hidden: frozenset[int] = field(default_factory=frozenset)
 
     @property
     def num_subs(self) -> int:
@@ -201,6 +207,29 @@ class VideoCorpus:
             raise ValueError(f"no video of {self.subtitles.path} has features in {self.videos.path}")
         self._index = {vid: i for i, vid in enumerate(self._ids)}
         self._stats: dict[str, np.ndarray] | None = None
+        self._hidden: dict[str, frozenset[int]] = {}
+
+    def with_hidden_subtitles(self, hidden: Mapping[str, Collection[int]]) -> VideoCorpus:
+        """A view of this corpus (same readers) whose ``hidden[vid]`` subtitles are held out of every input.
+
+        Hidden subtitles give an empty text row (their frames keep their owner, as a VSM query's do), are
+        nobody's context and never a VSM query or an MLM row (see :attr:`ClipLayout.hidden`). Indices
+        refer to the subtitle record; ones the prefix rule drops are ignored.
+        """
+        unknown = [vid for vid in hidden if vid not in self._index]
+        if unknown:
+            raise ValueError(f"{len(unknown)} videos with hidden subtitles are not in the corpus, e.g. {unknown[0]!r}")
+        negative = [vid for vid, subs in hidden.items() if any(int(i) < 0 for i in subs)]
+        if negative:
+            raise ValueError(f"negative subtitle index hidden in video {negative[0]!r}")
+        view = copy.copy(self)
+        view._hidden = {vid: frozenset(int(i) for i in subs) for vid, subs in hidden.items() if len(subs)}
+        view._stats = None
+        return view
+
+    def hidden_subtitles(self, vid: str) -> frozenset[int]:
+        """Subtitle indices of ``vid`` hidden by :meth:`with_hidden_subtitles` (may include cut ones)."""
+        return self._hidden.get(vid, frozenset())
 
     # -- ids and sizes --------------------------------------------------------------------------
     def ids(self) -> list[str]:
@@ -244,7 +273,8 @@ class VideoCorpus:
         m = min(n, len(owner_full))
         owner[:m] = owner_full[:m]  # beyond the aligned count (or the features' count): no owner
         owner[owner >= kept] = -1
-        return ClipLayout(frame_owner=owner, tokens=[list(t) for t in tokens[:kept]])
+        hidden = frozenset(i for i in self.hidden_subtitles(vid) if i < kept)
+        return ClipLayout(frame_owner=owner, tokens=[list(t) for t in tokens[:kept]], hidden=hidden)
 
     def clip(self, vid: str) -> Clip:
         """:meth:`layout` plus the clip's features."""
@@ -255,18 +285,19 @@ class VideoCorpus:
                              f"says {self.videos.num_frames(vid)}; rebuild the video db")
         if not feats.flags.writeable:
             feats = feats.copy()  # msgpack hands out read-only buffers; torch wants to own writable memory
-        return Clip(frame_owner=layout.frame_owner, tokens=layout.tokens, vid=vid,
+        return Clip(frame_owner=layout.frame_owner, tokens=layout.tokens, hidden=layout.hidden, vid=vid,
                     frame_feats=torch.from_numpy(feats))
 
     def subtitle_texts(self, layout: ClipLayout, removed: Collection[int] = (),
                        truncate_text: bool = False) -> list[list[int]]:
         """Token ids of every subtitle row without special tokens: context ``i − sub_ctx_len … i``
         (previous subtitles only, as the reference), each subtitle cut to ``max_txt_len`` when
-        ``truncate_text``. Removed subtitles give an empty row and are nobody's context."""
+        ``truncate_text``. Removed (and hidden) subtitles give an empty row and are nobody's context."""
         removed = set(removed)
         bad = [i for i in removed if not 0 <= i < layout.num_subs]
         if bad:
             raise ValueError(f"removed subtitles {bad} out of range (clip has {layout.num_subs})")
+        removed |= layout.hidden
         cut = self.max_txt_len if truncate_text else None
         tokens = [[] if i in removed else t[:cut] for i, t in enumerate(layout.tokens)]
         if self.sub_ctx_len == 0:
@@ -287,16 +318,17 @@ class VideoCorpus:
 
     # -- corpus-wide facts, computed once -------------------------------------------------------
     def subtitle_stats(self) -> dict[str, np.ndarray]:
-        """Per video of :meth:`ids`: ``subs`` kept subtitles, ``subs_with_frames`` (owning ≥ 1 frame of
-        the clip) and ``subs_with_tokens``. Reads every subtitle record once (cached)."""
+        """Per video of :meth:`ids`: ``subs`` kept subtitles, and among the visible (not hidden) ones
+        ``subs_with_frames`` (owning ≥ 1 frame of the clip) and ``subs_with_tokens``. Reads every subtitle
+        record once (cached)."""
         if self._stats is None:
             subs, framed, texted = (np.zeros(len(self._ids), np.int64) for _ in range(3))
             for i, vid in enumerate(self._ids):
                 layout = self.layout(vid)
                 owner = layout.frame_owner
                 subs[i] = layout.num_subs
-                framed[i] = len(np.unique(owner[owner >= 0]))
-                texted[i] = sum(1 for t in layout.tokens if t)
+                framed[i] = len(set(np.unique(owner[owner >= 0]).tolist()) - layout.hidden)
+                texted[i] = sum(1 for j, t in enumerate(layout.tokens) if t and j not in layout.hidden)
             self._stats = {"subs": subs, "subs_with_frames": framed, "subs_with_tokens": texted}
         return self._stats
 

@@ -206,7 +206,8 @@ class FomDataset(VideoTaskDataset):
 class VsmDataset(VideoTaskDataset):
     """Video-subtitle matching (§2.6): ``query_per_video`` subtitle queries removed from the context.
 
-    Queries are sampled without replacement among the subtitles owning ≥ 1 frame; with fewer candidates
+    Queries are sampled without replacement among the visible (not hidden, see
+    :meth:`VideoCorpus.with_hidden_subtitles`) subtitles owning ≥ 1 frame; with fewer candidates
     the last sampled one is repeated, so every video brings exactly ``query_per_video`` queries (the
     model groups queries by video in equal blocks). Videos without any candidate are skipped at
     construction (``num_skipped``) instead of crashing as in the reference (§8.5).
@@ -231,7 +232,7 @@ class VsmDataset(VideoTaskDataset):
                 ) -> tuple[VideoItem, list[list[int]], list[list[int]]]:
         clip: Clip = self.corpus.clip(self.video_ids[index])
         frames = clip.owned_frames()
-        candidates = np.array([i for i, f in enumerate(frames) if len(f)], dtype=np.int64)
+        candidates = np.array([i for i, f in enumerate(frames) if len(f) and i not in clip.hidden], dtype=np.int64)
         chosen = rng.choice(candidates, size=min(self.query_per_video, len(candidates)), replace=False).tolist()
         chosen += [chosen[-1]] * (self.query_per_video - len(chosen))
         ids, last = self.corpus.token_ids, len(clip.frame_owner) - 1

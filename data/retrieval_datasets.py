@@ -11,7 +11,7 @@ distinct videos — repeating one only when the epoch's remaining queries span f
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -144,10 +144,34 @@ class QueryBatch(TensorContainer):
     span_seconds: torch.Tensor  # (Q, 2) float, NaN = unknown
 
 
+class QuerySource(Protocol):
+    """Evaluation queries that ``utils/vcmr_inference.py`` scores against a whole corpus: a keyed dataset
+    of :class:`QueryBatch` plus each query's official record. Implemented by :class:`VcmrQueryDataset`
+    (a query db) and ``data.subtitle_queries.HeldoutSubtitleQueries`` (held-out subtitles)."""
+
+    @property
+    def db(self) -> QueryDb | None:
+        """The query db (its ``video2idx.json`` fixes official video indices); None = corpus order."""
+
+    @property
+    def has_labels(self) -> bool:
+        """Every query has its ground truth (video + moment): metrics can be computed."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, key: Any) -> Any: ...
+
+    def collate(self, examples: Sequence[Any]) -> QueryBatch: ...
+
+    def record(self, index: int) -> Mapping[str, Any]:
+        """Query ``index``'s ``desc_id``, ``desc`` and, when known, ``vid_name``, ``ts`` [st, ed] s, ``type``."""
+
+
 class VcmrQueryDataset(KeyedDataset):
     """Every query of a retrieval db for evaluation (nothing is dropped): ``[CLS]`` + tokens + ground truth.
 
     Frame targets need the video's clip length, so they are −1 when the video is not in the corpus.
+    A :class:`QuerySource`.
     """
 
     stream_name = "vcmr_queries"
@@ -160,6 +184,13 @@ class VcmrQueryDataset(KeyedDataset):
     def __len__(self) -> int:
         return len(self.query_ids)
 
+    @property
+    def has_labels(self) -> bool:
+        return self.db.has_labels
+
+    def record(self, index: int) -> Mapping[str, Any]:
+        return self.db[self.query_ids[index]]
+
     def example(self, index: int, rng: np.random.Generator) -> dict[str, Any]:
         qid = self.query_ids[index]
         record = self.db[qid]
@@ -171,8 +202,13 @@ class VcmrQueryDataset(KeyedDataset):
                 "span": span, "seconds": seconds if seconds is not None else (float("nan"),) * 2}
 
     def collate(self, examples: Sequence[dict[str, Any]]) -> QueryBatch:
-        return QueryBatch(
-            queries=collate_text([ex["ids"] for ex in examples], self.corpus.token_ids.pad),
-            query_ids=[ex["qid"] for ex in examples], video_ids=[ex["vid"] for ex in examples],
-            span_targets=torch.tensor([ex["span"] for ex in examples], dtype=torch.long).view(-1, 2),
-            span_seconds=torch.tensor([ex["seconds"] for ex in examples], dtype=torch.float32).view(-1, 2))
+        return collate_queries(examples, self.corpus.token_ids.pad)
+
+
+def collate_queries(examples: Sequence[Mapping[str, Any]], pad_id: int) -> QueryBatch:
+    """Evaluation query examples ``{"qid", "ids" ([CLS] + tokens), "vid", "span", "seconds"}`` → batch."""
+    return QueryBatch(
+        queries=collate_text([ex["ids"] for ex in examples], pad_id),
+        query_ids=[ex["qid"] for ex in examples], video_ids=[ex["vid"] for ex in examples],
+        span_targets=torch.tensor([ex["span"] for ex in examples], dtype=torch.long).view(-1, 2),
+        span_seconds=torch.tensor([ex["seconds"] for ex in examples], dtype=torch.float32).view(-1, 2))

@@ -33,7 +33,10 @@ def retrieval_forward(hero: HeroModel, head: MomentRetrievalHead, batch: Retriev
     frame_mask = batch.video.clip_mask
     queries = head.encode_queries(hero.encode_text(batch.queries), batch.queries.mask)  # (Q, D)
     own = batch.query_video_index
-    st_logits, ed_logits = head.span.paired(queries, frames[own], frame_mask[own])  # (Q, L)
+    # Without the span loss (dropped this step) the logits are outputs only: kept out of the autograd
+    # graph, or DDP (find_unused_parameters) would wait for span-head gradients that never come.
+    with torch.set_grad_enabled(torch.is_grad_enabled() and bool(weights.lw_st_ed)):
+        st_logits, ed_logits = head.span.paired(queries, frames[own], frame_mask[own])  # (Q, L)
     zero = frames.new_zeros((), dtype=torch.float32)
     loss_span = span_loss(st_logits, ed_logits, batch.span_targets) if weights.lw_st_ed else zero
     all_queries, all_frames, all_masks = gather(queries), gather(frames), gather(frame_mask)

@@ -12,9 +12,13 @@
    of queries.
 3. NMS is applied identically with and without labels (the reference saved post-NMS val but pre-NMS
    test predictions).
+
+Queries come from a retrieval query db or from any :class:`data.retrieval_datasets.QuerySource` (e.g.
+the held-out subtitles of ``train_vsm.py``); the options from any :class:`config.schema.MomentEvalOptions`.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -23,10 +27,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from config.schema import VcmrConfig
+from config.schema import MomentEvalOptions
 from data.corpus import VideoCorpus
 from data.query_db import QueryDb
-from data.retrieval_datasets import VcmrQueryDataset, VcmrVideoDataset
+from data.retrieval_datasets import QuerySource, VcmrQueryDataset, VcmrVideoDataset
 from model.layers import mask_logits
 
 from .distributed import Distributed
@@ -61,7 +65,7 @@ class DecodeOptions:
     tasks: Sequence[str] = ("VCMR", "SVMR", "VR")
 
     @classmethod
-    def from_config(cls, cfg: VcmrConfig, frame_interval: float) -> "DecodeOptions":
+    def from_config(cls, cfg: MomentEvalOptions, frame_interval: float) -> "DecodeOptions":
         return cls(cfg.q2c_alpha, cfg.max_vcmr_video, cfg.min_pred_l, cfg.max_pred_l, cfg.max_before_nms,
                    cfg.max_after_nms, cfg.nms_thd, frame_interval, tuple(cfg.full_eval_tasks))
 
@@ -117,7 +121,6 @@ class MomentScorer:
 
     def __init__(self, model: nn.Module, corpus: CorpusEmbeddings, options: DecodeOptions) -> None:
         self.model, self.corpus, self.opt = model, corpus, options
-        self.span = model.retrieval.span  # query projection + start/end convolutions
         frames = corpus.frames
         self.flat = frames.reshape(-1, frames.shape[-1])  # (V·L, D), a view: no copy of the corpus
         # F.normalize(x, eps=1e-5) = x / max(‖x‖, 1e-5): keep the norms, not a normalised corpus copy
@@ -134,7 +137,7 @@ class MomentScorer:
         mask = self.corpus.mask
         num_videos, length = mask.shape
         both = torch.cat([torch.nn.functional.normalize(queries, dim=-1, eps=1e-5),
-                          self.span.query_linear(queries)], 0)  # (2Q, D)
+                          self.model.span_queries(queries)], 0)  # (2Q, D)
         q = len(queries)
         scores = queries.new_empty(q, num_videos)
         self._similarity = queries.new_empty(q, num_videos, length)
@@ -153,7 +156,7 @@ class MomentScorer:
         the similarities kept by :meth:`video_scores` (``rows``: which of its queries)."""
         rows = torch.arange(len(videos), device=videos.device) if rows is None else rows
         similarity = self._similarity[rows[:, None], videos]  # (Q, K, L)
-        st, ed = self.span.logits_from_similarity(similarity, self.corpus.mask[videos])
+        st, ed = self.model.span_logits(similarity, self.corpus.mask[videos])
         return st.float().softmax(-1), ed.float().softmax(-1)
 
     def decode(self, queries: torch.Tensor, gt_videos: list[int | None]) -> list[dict[str, np.ndarray]]:
@@ -204,17 +207,23 @@ def _item(desc_id: int, desc: str, rows: np.ndarray) -> dict[str, Any]:
 
 
 @torch.no_grad()
-def run_vcmr_inference(model: nn.Module, corpus: VideoCorpus, query_db: QueryDb | str, cfg: VcmrConfig,
-                       dist: Distributed, log: Callable[[str], None] = lambda _m: None,
+def run_vcmr_inference(model: nn.Module, corpus: VideoCorpus, query_db: QueryDb | str | QuerySource,
+                       cfg: MomentEvalOptions, dist: Distributed, log: Callable[[str], None] = lambda _m: None,
                        ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Predictions (official file content) for every query of ``query_db`` and, when the db has
-    labels, the official metrics. Every rank returns the same result."""
+    """Predictions (official file content) for every query of ``query_db`` (a retrieval query db, or a
+    :class:`QuerySource`) and, when the queries have labels, the official metrics. Every rank returns
+    the same result."""
     was_training = model.training
     model.eval()
     try:
-        queries = VcmrQueryDataset(corpus, query_db)
+        is_db = isinstance(query_db, (QueryDb, str, os.PathLike))
+        queries: QuerySource = VcmrQueryDataset(corpus, query_db) if is_db else query_db
         db = queries.db
-        names, video2idx = candidate_videos(corpus, db)
+        if db is not None:
+            names, video2idx = candidate_videos(corpus, db)
+        else:  # no query db: every corpus video, indexed in sorted order
+            names = sorted(corpus.ids())
+            video2idx = {v: i for i, v in enumerate(names)}
         emb = encode_corpus(model, corpus, names, video2idx, cfg.vcmr_eval_video_batch_size, dist)
         log(f"encoded {len(names)} videos (longest {emb.frames.shape[1]} frames)")
         scorer = MomentScorer(model, emb, DecodeOptions.from_config(cfg, corpus.frame_interval))
@@ -232,12 +241,12 @@ def run_vcmr_inference(model: nn.Module, corpus: VideoCorpus, query_db: QueryDb 
     results: dict[str, list] = {task: [] for task in cfg.full_eval_tasks}
     ground_truth = []
     for index, decoded in mine:
-        record = db[queries.query_ids[index]]
+        record = queries.record(index)
         desc_id = int(record["desc_id"])
         for task, rows in decoded.items():
             results[task].append(_item(desc_id, str(record.get("desc", "")), rows))
         ground_truth.append({"desc_id": desc_id, "vid_name": record.get("vid_name"), "ts": record.get("ts"),
                              "type": record.get("type")})
     predictions = {"video2idx": video2idx, **results}
-    metrics = evaluate(predictions, ground_truth, by_type=cfg.eval_with_query_type) if db.has_labels else None
+    metrics = evaluate(predictions, ground_truth, by_type=cfg.eval_with_query_type) if queries.has_labels else None
     return predictions, metrics

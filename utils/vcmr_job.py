@@ -15,11 +15,11 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from config.schema import VcmrConfig
+from config.schema import VcmrConfig, VsmConfig
 from data.corpus import VideoCorpus
 from data.meta_loader import MetaLoader, TaskStream
 from data.query_db import QueryDb
-from data.retrieval_datasets import VcmrDataset
+from data.retrieval_datasets import QuerySource, VcmrDataset
 from model.heads.retrieval import identity_gather
 from model.vcmr import HeroForVcmr
 
@@ -33,7 +33,7 @@ from .vcmr_inference import run_vcmr_inference
 BEST_METRIC = ("vcmr", "VCMR_0.7-rsum")
 
 
-def open_corpus(cfg: VcmrConfig) -> VideoCorpus:
+def open_corpus(cfg: VcmrConfig | VsmConfig) -> VideoCorpus:
     """The clips of the task (subtitle db + video db), checked against the config."""
     for path, what in ((cfg.sub_txt_db, "sub_txt_db"), (cfg.vfeat_db, "vfeat_db")):
         if not path or not Path(path).is_dir():
@@ -57,7 +57,7 @@ def open_query_db(path: str | None, what: str) -> QueryDb:
     return db
 
 
-def build_vcmr_model(cfg: VcmrConfig, corpus: VideoCorpus, dist: Distributed,
+def build_vcmr_model(cfg: VcmrConfig | VsmConfig, corpus: VideoCorpus, dist: Distributed,
                      log: Callable[[str], None]) -> HeroForVcmr:
     """HeroForVcmr from ``cfg.checkpoint`` (project, reference or pre-training weights)."""
     model_config = build_model_config(cfg, corpus.feature_dim, corpus.token_ids.vocab_size)
@@ -107,8 +107,8 @@ def flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     return flat
 
 
-def validate_vcmr(model: nn.Module, corpus: VideoCorpus, db: QueryDb, cfg: VcmrConfig, dist: Distributed,
-                  step: int) -> dict[str, dict[str, float]]:
+def validate_vcmr(model: nn.Module, corpus: VideoCorpus, db: QueryDb | QuerySource, cfg: VcmrConfig | VsmConfig,
+                  dist: Distributed, step: int) -> dict[str, dict[str, float]]:
     """Full-corpus inference on val; predictions saved to ``output_dir/results/val_results_{step}.json``."""
     net = unwrap(model)
     previous_gather, net.gather = net.gather, identity_gather  # inference never gathers in the model
