@@ -86,6 +86,20 @@ def test_eval_only_writes_predictions_spans_and_metrics(trained, demo_dir):
     assert f"accuracy {100 * expected:.2f} %" in result.stdout
 
 
+def test_two_process_eval_equals_one_process(trained):
+    tmp, config, _ = trained
+    checkpoint = str(tmp / "run/ckpt/model_best.pt")
+    outputs = {}
+    for name, launcher in (("single", []),
+                           ("torchrun", ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"])):
+        result = run_script([*launcher, "train_videoQA.py", "--config", str(config), "--eval-only", "--split", "val",
+                             "--checkpoint", checkpoint, "--output_dir", str(tmp / name)])
+        assert result.returncode == 0, result.stderr[-2000:]
+        outputs[name] = {f: (tmp / name / "results_val" / f).read_text()
+                         for f in ("predictions.json", "predictions_spans.json", "metrics.json")}
+    assert outputs["torchrun"] == outputs["single"]  # byte-identical files: ranks split and merge exactly
+
+
 def test_eval_only_on_an_unlabelled_test_split(trained, demo_dir):
     tmp, config, _ = trained
     rows = [json.loads(line) for line in (demo_dir / "annotations/tvqa_val.jsonl").read_text().splitlines()[:7]]
