@@ -87,11 +87,19 @@ def build_vcmr_job(cfg: VcmrConfig, dist: Distributed, log: Callable[[str], None
     if val_db is not None:
         def validate(m: nn.Module, step: int) -> dict[str, dict[str, float]]:
             return validate_vcmr(m, corpus, val_db, cfg, dist, step)
+    return retrieval_training_job(model, cfg.task, stream, cfg, validate, BEST_METRIC)
+
+
+def retrieval_training_job(model: HeroForVcmr, task: str, stream: TaskStream, cfg: VcmrConfig | VsmConfig,
+                           validate: Callable[[nn.Module, int], dict] | None,
+                           best_metric: tuple[str, str]) -> TrainingJob:
+    """The job VCMR fine-tuning and VSM adaptation share: one stream of retrieval batches, the VSM losses
+    under the configured span-drop / hard-negative schedule, best model by ``best_metric`` when validated."""
     return TrainingJob(
         model=model, model_config=model_config_dict(model.config),
-        batches=MetaLoader({cfg.task: stream}, {cfg.task: 1}, cfg.gradient_accumulation_steps, cfg.seed),
-        forward=lambda m, task, batch, step: m(batch, retrieval_weights(step, cfg, cfg.seed)),
-        scalars=training_scalars, validate=validate, best_metric=BEST_METRIC if val_db is not None else None)
+        batches=MetaLoader({task: stream}, {task: 1}, cfg.gradient_accumulation_steps, cfg.seed),
+        forward=lambda m, _task, batch, step: m(batch, retrieval_weights(step, cfg, cfg.seed)),
+        scalars=training_scalars, validate=validate, best_metric=best_metric if validate is not None else None)
 
 
 def training_scalars(task: str, output: Any) -> dict[str, float]:

@@ -17,17 +17,16 @@ from torch import nn
 
 from config.schema import VsmConfig
 from data.corpus import VideoCorpus
-from data.meta_loader import MetaLoader, TaskStream
+from data.meta_loader import TaskStream
 from data.pretrain_datasets import VsmDataset
 from data.subtitle_queries import HeldoutSubtitleQueries, select_heldout_subtitles
 
 from .distributed import Distributed
-from .run_setup import SetupError, model_config_dict
-from .schedules import retrieval_weights
+from .run_setup import SetupError
 from .trainer import TrainingJob
 from .tvr_metrics import write_predictions
 from .vcmr_inference import run_vcmr_inference
-from .vcmr_job import build_vcmr_model, open_corpus, training_scalars, validate_vcmr
+from .vcmr_job import build_vcmr_model, open_corpus, retrieval_training_job, validate_vcmr
 
 Log = Callable[[str], None]
 BEST_METRIC = ("vsm", "VCMR_0.7-rsum")
@@ -69,11 +68,7 @@ def build_vsm_job(cfg: VsmConfig, dist: Distributed, log: Log) -> TrainingJob:
             return {"vsm": validate_vcmr(m, corpus, queries, cfg, dist, step)["vcmr"]}
     else:
         log("warning: no subtitle is held out (heldout_subtitle_ratio 0 or too few subtitles): no validation")
-    return TrainingJob(
-        model=model, model_config=model_config_dict(model.config),
-        batches=MetaLoader({"vsm": stream}, {"vsm": 1}, cfg.gradient_accumulation_steps, cfg.seed),
-        forward=lambda m, task, batch, step: m(batch, retrieval_weights(step, cfg, cfg.seed)),
-        scalars=training_scalars, validate=validate, best_metric=BEST_METRIC if queries is not None else None)
+    return retrieval_training_job(model, "vsm", stream, cfg, validate, BEST_METRIC)
 
 
 def evaluate_vsm(cfg: VsmConfig, dist: Distributed, log: Log) -> None:
