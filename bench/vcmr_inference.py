@@ -41,6 +41,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def current_rss_mb() -> float:
+    """Resident memory now (the peak above also keeps allocator high-water marks)."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize() / 2**20
+
+
 def corpus(num_videos: int, dim: int, seed: int) -> CorpusEmbeddings:
     gen = torch.Generator().manual_seed(seed)
     lengths = torch.randint(60, 91, (num_videos,), generator=gen)
@@ -79,7 +84,7 @@ def run(scale: int, num_queries: int, threads: int, model: HeroForVcmr) -> dict:
     rss_corpus = peak_rss_mb()
     scorer = MomentScorer(model, emb, DecodeOptions())
     gen = torch.Generator().manual_seed(0)
-    rates, rss_marks = [], []
+    rates, rss_marks, now_marks = [], [], []
     start = time.perf_counter()
     with torch.no_grad():
         for first in range(0, num_queries, BATCH):
@@ -90,11 +95,13 @@ def run(scale: int, num_queries: int, threads: int, model: HeroForVcmr) -> dict:
             scorer.decode(queries, gt)
             rates.append(n / (time.perf_counter() - t))
             rss_marks.append(peak_rss_mb())
+            now_marks.append(current_rss_mb())
     total = time.perf_counter() - start
     return {"scale": scale, "videos": len(emb.frames), "padded_frames": emb.frames.shape[1],
             "queries": num_queries, "threads": threads, "queries_per_s": round(num_queries / total, 1),
             "corpus_mb": round(emb.frames.numel() * 4 / 2**20), "peak_rss_after_corpus_mb": round(rss_corpus),
             "peak_rss_after_first_batch_mb": round(rss_marks[0]), "peak_rss_end_mb": round(rss_marks[-1]),
+            "rss_after_first_batch_mb": round(now_marks[0]), "rss_end_mb": round(now_marks[-1]),
             "est_full_tvr_val_s": round(TVR_VAL_QUERIES / (num_queries / total))}
 
 
@@ -113,7 +120,8 @@ def main() -> int:
         print(f"corpus x{r['scale']}: {r['videos']} videos x {r['padded_frames']} frames ({r['corpus_mb']} MB) | "
               f"{r['queries']} queries: {r['queries_per_s']} q/s (full TVR val ≈ {r['est_full_tvr_val_s']} s) | "
               f"peak RSS {r['peak_rss_after_corpus_mb']} MB after corpus, {r['peak_rss_after_first_batch_mb']} MB "
-              f"after batch 1, {r['peak_rss_end_mb']} MB at end")
+              f"after batch 1, {r['peak_rss_end_mb']} MB at end; current RSS {r['rss_after_first_batch_mb']} MB after "
+              f"batch 1, {r['rss_end_mb']} MB at end")
     if args.encoders:
         rates = encoder_rates(model, args.threads)
         results.append(rates)
