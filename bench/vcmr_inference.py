@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from config.loader import load_config  # noqa: E402
-from model.config import HeroModelConfig  # noqa: E402
 from bench.step import make_clip  # noqa: E402
+from config.loader import load_config  # noqa: E402
 from data.collate import collate_text, collate_videos  # noqa: E402
+from model.config import HeroModelConfig  # noqa: E402
 from model.vcmr import HeroForVcmr  # noqa: E402
 from utils.vcmr_inference import CorpusEmbeddings, DecodeOptions, MomentScorer  # noqa: E402
 

@@ -17,21 +17,21 @@ import contextlib
 import dataclasses
 import functools
 import inspect
-import sys
 import json
+import sys
 import textwrap
 import typing
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn, TypeVar
 
-from .loader import (_MAX_DEPTH, ConfigError, _load, _plain, _schema, _section_class, _type_name)
+from .loader import _MAX_DEPTH, ConfigError, _load, _plain, _schema, _section_class, _type_name
 
 __all__ = ["describe_options", "exit_on_config_error", "parse_cli"]
 
 T = TypeVar("T")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _attribute_docs(cls: type) -> dict[str, str]:
     """Attribute docstrings (string literal right after a field) of ``cls`` and bases."""
     docs: dict[str, str] = {}

@@ -124,7 +124,7 @@ class _Schema:
         return None if match is None else self.by_key[match].name
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _schema(cls: type) -> _Schema:
     if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
         raise TypeError(f"config schema must be a dataclass type, got {cls!r}")

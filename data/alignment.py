@@ -24,8 +24,9 @@ so unsorted subtitle files are accepted and stored sorted).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

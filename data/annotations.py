@@ -2,7 +2,8 @@
 
 Every parser is a generator over one file that yields ``(where, normalised dict)`` pairs (``where`` =
 ``"line N"`` / ``"item N"``) and reports each bad record to an ``on_bad`` callback
-(:class:`BadInputPolicy`): it raises in strict mode, or counts and continues with ``--skip-bad``. A problem that concerns the whole file (unreadable JSON list, missing file) is raised
+(:class:`BadInputPolicy`): it raises in strict mode, or counts and continues with ``--skip-bad``.
+A problem that concerns the whole file (unreadable JSON list, missing file) is raised
 directly. Error messages always name the file, the line (or list item) and the problem.
 
 Normalised fields (raw fields are kept beside them):
@@ -21,8 +22,9 @@ import math
 import random
 import re
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 HOW2_CLIP_SECONDS = 60
 QA_FORMATS = ("tvqa", "tvqa_plus", "how2qa")

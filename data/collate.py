@@ -8,9 +8,9 @@ packed layout "frames then tokens" is one ``gather_index`` (hero-reference.md §
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
-from typing import Sequence
 
 import torch
 

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Any, Collection, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,7 +58,7 @@ class TokenIds:
     word_range: tuple[int, int]
 
     @classmethod
-    def from_meta(cls, meta: dict[str, Any]) -> "TokenIds":
+    def from_meta(cls, meta: dict[str, Any]) -> TokenIds:
         """Read ``special_ids`` / ``vocab_size`` (and ``v_range`` if recorded) from a text db's meta.
 
         Without a recorded ``v_range``, random words are drawn from ``[999, vocab_size)`` when the

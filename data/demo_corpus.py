@@ -20,16 +20,17 @@ import math
 import re
 import time
 import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
 from data.annotations import QUERY_PARSERS, BadInputPolicy
+from data.codec import write_json
 from data.demo_bundle import BUNDLE_FILES, DEMO_DIR
 from data.query_db import build_query_db
-from data.codec import write_json
 from data.storage import directory_size
 from data.subtitle_db import build_subtitle_db
 from data.tokenization import TextTokenizer, as_tokenizer

@@ -11,7 +11,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -72,7 +73,7 @@ class TaskStream:
         self._iterator = None
         self.loader = self._make_loader()  # the old loader owned the persistent iterator and its workers
 
-    def __iter__(self) -> "TaskStream":
+    def __iter__(self) -> TaskStream:
         return self
 
     def __next__(self) -> Any:
@@ -143,7 +144,7 @@ class MetaLoader:
         u = np.random.default_rng([self.seed, _META_SALT, update]).random()
         return self.names[min(int(np.searchsorted(self.cumulative, u, side="right")), len(self.names) - 1)]
 
-    def __iter__(self) -> "MetaLoader":
+    def __iter__(self) -> MetaLoader:
         return self
 
     def __next__(self) -> tuple[str, Any]:

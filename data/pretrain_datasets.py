@@ -8,7 +8,7 @@ the batch) into the typed batch of ``model/inputs.py`` with the collate function
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -18,7 +18,6 @@ from data.corpus import Clip, TokenIds, VideoCorpus
 from data.sampling import KeyedDataset
 from data.task_collate import MlmExample, collate_fom, collate_mfm, collate_mlm, collate_retrieval
 from model.inputs import FomBatch, MffrBatch, MfmBatch, MfmNceBatch, MlmBatch, RetrievalBatch
-
 
 # --------------------------------------------------------------------------------------------------
 # random rules (pure functions of an rng)

@@ -7,7 +7,7 @@ The clip's subtitle rows are ``[SEP]`` + tokens without truncation (fine-tuning)
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -14,8 +14,9 @@ ground truth for evaluators) and optionally ``video2idx.json`` (official video i
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from data.annotations import QA_FORMATS, QUERY_PARSERS, BadInputError, BadInputPolicy
 from data.codec import read_json

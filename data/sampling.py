@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import zlib
 from collections import deque
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from torch.utils.data import Dataset, Sampler

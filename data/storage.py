@@ -217,7 +217,7 @@ class AtomicDbWriter:
         shutil.rmtree(self.tmp_path, ignore_errors=True)
         self._done = True
 
-    def __enter__(self) -> "AtomicDbWriter":
+    def __enter__(self) -> AtomicDbWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -15,8 +15,9 @@ Side files: ``meta.json`` (tokenizer, special ids, vocab size, frame interval), 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from data.alignment import align_subtitles, sort_subtitles
 from data.annotations import BadInputError, BadInputPolicy, parse_subtitles, read_frame_counts

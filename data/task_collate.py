@@ -5,17 +5,15 @@ so the same examples always give the same batch.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
-from typing import Sequence
 
 import torch
 
-from model.inputs import (FomBatch, MffrBatch, MfmBatch, MfmNceBatch, MlmBatch, RetrievalBatch,
-                          VideoQaBatch)
+from model.inputs import FomBatch, MffrBatch, MfmBatch, MfmNceBatch, MlmBatch, RetrievalBatch, VideoQaBatch
 
-from .collate import (MAX_TEXT_POSITION, VideoItem, collate_text, collate_videos, packed_text_mask,
-                      pad_rows)
+from .collate import MAX_TEXT_POSITION, VideoItem, collate_text, collate_videos, packed_text_mask, pad_rows
 
 
 @dataclass

@@ -14,8 +14,9 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 SPECIAL_TOKEN_NAMES = ("cls", "sep", "pad", "mask", "unk")
 

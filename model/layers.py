@@ -48,7 +48,7 @@ class PackedLayout:
     key_mask: torch.Tensor  # (S, N) bool
 
     @classmethod
-    def from_mask(cls, key_mask: torch.Tensor) -> "PackedLayout":
+    def from_mask(cls, key_mask: torch.Tensor) -> PackedLayout:
         return cls(torch.nonzero(key_mask.flatten(), as_tuple=True)[0], key_mask.bool())
 
     def to_padded(self, flat: torch.Tensor) -> torch.Tensor:

@@ -14,8 +14,7 @@ from torch import nn
 
 from .config import HeroModelConfig
 from .heads.pretrain import FrameFeatureRegression, FrameOrderHead, MlmHead, mfm_nce_loss
-from .heads.retrieval import (Gather, MomentRetrievalHead, RetrievalLossConfig, RetrievalWeights,
-                              identity_gather)
+from .heads.retrieval import Gather, MomentRetrievalHead, RetrievalLossConfig, RetrievalWeights, identity_gather
 from .hero import HeroModel
 from .inputs import FomBatch, MffrBatch, MfmNceBatch, MlmBatch, RetrievalBatch
 from .layers import init_bert_weights

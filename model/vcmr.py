@@ -11,8 +11,16 @@ import torch
 from torch import nn
 
 from .config import HeroModelConfig
-from .heads.retrieval import (Gather, MomentRetrievalHead, RetrievalLossConfig, RetrievalWeights,
-                              identity_gather, ranking_losses, span_loss, video_level_scores)
+from .heads.retrieval import (
+    Gather,
+    MomentRetrievalHead,
+    RetrievalLossConfig,
+    RetrievalWeights,
+    identity_gather,
+    ranking_losses,
+    span_loss,
+    video_level_scores,
+)
 from .hero import HeroModel
 from .inputs import RetrievalBatch, TextInputs, VideoInputs
 from .outputs import RetrievalOutput, RetrievalScores

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .checkpointer import ResumeError, seed_everything
 from .demo import ensure_demo_corpus

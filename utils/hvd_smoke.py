@@ -16,9 +16,8 @@ import socket
 import sys
 import time
 
-import torch
-
 import horovod.torch as hvd
+import torch
 
 
 def _model(seed):

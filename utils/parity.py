@@ -6,15 +6,23 @@ checkpoint converter, the collation functions and the task models, in eval mode.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from config.loader import from_dict
 from data.collate import VideoItem, collate_videos
-from data.task_collate import (MlmExample, QaExample, collate_fom, collate_mfm, collate_mlm,
-                               collate_retrieval, collate_video_qa)
+from data.task_collate import (
+    MlmExample,
+    QaExample,
+    collate_fom,
+    collate_mfm,
+    collate_mlm,
+    collate_retrieval,
+    collate_video_qa,
+)
 from model.config import HeroModelConfig
 from model.heads.retrieval import RetrievalLossConfig
 from model.inputs import MffrBatch, MfmNceBatch

@@ -6,8 +6,9 @@ val split over all ranks, and the validation accuracy picks ``ckpt/model_best.pt
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

@@ -6,8 +6,9 @@ trainer owns distribution, precision, the optimiser, checkpoints and logging.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import nn

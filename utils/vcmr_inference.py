@@ -19,8 +19,9 @@ the held-out subtitles of ``train_vsm.py``); the options from any :class:`config
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -65,7 +66,7 @@ class DecodeOptions:
     tasks: Sequence[str] = ("VCMR", "SVMR", "VR")
 
     @classmethod
-    def from_config(cls, cfg: MomentEvalOptions, frame_interval: float) -> "DecodeOptions":
+    def from_config(cls, cfg: MomentEvalOptions, frame_interval: float) -> DecodeOptions:
         return cls(cfg.q2c_alpha, cfg.max_vcmr_video, cfg.min_pred_l, cfg.max_pred_l, cfg.max_before_nms,
                    cfg.max_after_nms, cfg.nms_thd, frame_interval, tuple(cfg.full_eval_tasks))
 

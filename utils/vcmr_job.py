@@ -9,8 +9,9 @@ the recall cut-offs because a single R@1 is too noisy on small val sets to pick 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn

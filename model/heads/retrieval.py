@@ -5,8 +5,9 @@ negatives is injected by the engine as a plain callable, so this file stays free
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F

@@ -15,9 +15,14 @@ import pytest
 import torch
 
 from data.collate import collate_videos
-from data.corpus import (BERT_FIRST_WORD_ID, TokenIds, VideoCorpus, frame_span_label, parse_span_seconds,
-                         prefix_subtitle_count)
-from data.demo_corpus import build_demo_corpus, resolve_manifest
+from data.corpus import (
+    BERT_FIRST_WORD_ID,
+    TokenIds,
+    VideoCorpus,
+    frame_span_label,
+    parse_span_seconds,
+    prefix_subtitle_count,
+)
 from data.storage import AtomicDbWriter
 from data.video_db import build_video_db
 from tests.data.data_helpers import tokenizer
@@ -28,16 +33,6 @@ SPECIAL = {"cls": 101, "sep": 102, "pad": 0, "mask": 103, "unk": 100}
 
 # --------------------------------------------------------------------------------------------------
 # shared fixtures / helpers (imported by the other dataset test modules)
-
-
-@pytest.fixture(scope="session")
-def demo_manifest(tmp_path_factory) -> dict[str, Any]:
-    """The demo corpus (feature dim 32), built once per session; other modules import this fixture."""
-    out = tmp_path_factory.getbasetemp() / "dataset_tests_demo_corpus"
-    if not (out / "manifest.json").is_file():
-        build_demo_corpus(out, feature_dim=DEMO_DIM, seed=0, tokenizer=tokenizer(), log=lambda m: None,
-                          overwrite=True)
-    return resolve_manifest(out)
 
 
 def demo_corpus(manifest: dict[str, Any], name: str = "tv", **kwargs: Any) -> VideoCorpus:

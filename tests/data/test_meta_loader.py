@@ -19,8 +19,7 @@ from model.inputs import MffrBatch
 from model.pretrain import HeroForPretraining
 from model.vcmr import HeroForVcmr
 from model.video_qa import HeroForVideoQA
-from tests.data.test_corpus import (DEMO_DIM, assert_batches_equal, batches_equal, demo_corpus,  # noqa: F401
-                                    demo_manifest)
+from tests.data.test_corpus import DEMO_DIM, assert_batches_equal, batches_equal, demo_corpus
 from tests.helpers import tiny_config
 
 

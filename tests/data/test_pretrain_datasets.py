@@ -7,11 +7,24 @@ import pytest
 import torch
 
 from data.corpus import TokenIds, VideoCorpus
-from data.pretrain_datasets import (FomDataset, MfmDataset, MlmDataset, VsmDataset, mask_frames, mask_tokens,
-                                    reorder_frames)
+from data.pretrain_datasets import (
+    FomDataset,
+    MfmDataset,
+    MlmDataset,
+    VsmDataset,
+    mask_frames,
+    mask_tokens,
+    reorder_frames,
+)
 from model.inputs import MffrBatch, MfmNceBatch
-from tests.data.test_corpus import (SPECIAL, T, assert_batches_equal, batches_equal, demo_corpus,  # noqa: F401
-                                    demo_manifest, write_hand_dbs)
+from tests.data.test_corpus import (  # noqa: F401
+    SPECIAL,
+    T,
+    assert_batches_equal,
+    batches_equal,
+    demo_corpus,
+    write_hand_dbs,
+)
 
 IDS = TokenIds.from_meta({"special_ids": SPECIAL, "vocab_size": 30522})
 

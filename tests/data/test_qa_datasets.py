@@ -9,7 +9,7 @@ from data.meta_loader import validation_loader
 from data.qa_datasets import VideoQaDataset
 from data.query_db import build_query_db
 from tests.data.data_helpers import tokenizer, write_jsonl
-from tests.data.test_corpus import SPECIAL, T, demo_corpus, demo_manifest, write_hand_dbs  # noqa: F401
+from tests.data.test_corpus import SPECIAL, T, demo_corpus, write_hand_dbs  # noqa: F401
 
 # (qid, vid, ts, question, answers, answer_idx); every word is one token
 QUESTIONS = [

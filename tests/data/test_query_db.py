@@ -44,7 +44,8 @@ def test_qa_db_api_and_video_index(tmp_path):
     build_query_db(path, "tvqa", tmp_path / "db", tokenizer(), video_index=index)
     db = QueryDb(tmp_path / "db")
     rec = db[5]
-    assert rec["ts"] == [1.5, 3.25] and rec["answer_idx"] == 1 and rec["answers"] == ["yes", "no", "maybe", "later", "never"]
+    assert rec["ts"] == [1.5, 3.25] and rec["answer_idx"] == 1
+    assert rec["answers"] == ["yes", "no", "maybe", "later", "never"]
     assert rec["input_ids"] == tokenizer().encode_queries(["Is it?", "yes", "no", "maybe", "later", "never"])
     assert db.id2len["5"] == [len(x) for x in rec["input_ids"]]
     assert db[6]["ts"] is None and db[6]["answer_idx"] is None

@@ -11,7 +11,7 @@ from data.meta_loader import TaskStream, validation_loader
 from data.query_db import build_query_db
 from data.retrieval_datasets import VcmrDataset, VcmrQueryDataset, VcmrVideoDataset
 from tests.data.data_helpers import tokenizer, write_jsonl
-from tests.data.test_corpus import SPECIAL, T, demo_corpus, demo_manifest, write_hand_dbs  # noqa: F401
+from tests.data.test_corpus import SPECIAL, T, demo_corpus, write_hand_dbs  # noqa: F401
 
 QUERIES = [  # (desc_id, vid, ts, desc); every word is one token
     (1, "a", [0.0, 9.69], "red car"),          # st 0, ed ceil(6.46)-1 = 6

@@ -19,7 +19,6 @@ from tests.data.test_corpus import (  # noqa: F401
     SPECIAL,
     T,
     demo_corpus,
-    demo_manifest,
     write_hand_dbs,
 )
 
@@ -34,7 +33,7 @@ def hand(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tv(demo_manifest):  # noqa: F811 (the shared session fixture)
+def tv(demo_manifest):
     return demo_corpus(demo_manifest)
 
 

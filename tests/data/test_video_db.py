@@ -11,7 +11,8 @@ from data.video_db import VideoFeatureDb, build_video_db
 
 def _videos(dim=6):
     rng = np.random.default_rng(0)
-    return {"a": rng.standard_normal((5, dim)).astype(np.float32), "b": rng.standard_normal((2, dim)).astype(np.float32)}
+    return {"a": rng.standard_normal((5, dim)).astype(np.float32),
+            "b": rng.standard_normal((2, dim)).astype(np.float32)}
 
 
 @pytest.mark.parametrize("fp16, compress", [(False, False), (True, False), (True, True)])

@@ -74,7 +74,8 @@ def variant_fixture(fixture, hidden=48, heads=3, f_layers=3, c_layers=1, vfeat=2
         video["feats"] = torch.randn(len(video["feats"]), vfeat)
         video["sub_input_ids"] = [remap(ids) for ids in video["sub_input_ids"]]
     for ex in variant["mlm"]:
-        ex["input_ids"], ex["txt_labels"] = remap(ex["input_ids"]), [l if l < 0 else 5 + l % (vocab - 5) for l in ex["txt_labels"]]
+        ex["input_ids"] = remap(ex["input_ids"])
+        ex["txt_labels"] = [t if t < 0 else 5 + t % (vocab - 5) for t in ex["txt_labels"]]
     for v in variant["vsm"]:
         v["queries"] = [remap(q) for q in v["queries"]]
     for q in variant["videoqa"]:

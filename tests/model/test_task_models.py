@@ -3,8 +3,15 @@ import pytest
 import torch
 
 from data.collate import collate_videos
-from data.task_collate import (MlmExample, QaExample, collate_fom, collate_mfm, collate_mlm,
-                               collate_retrieval, collate_video_qa)
+from data.task_collate import (
+    MlmExample,
+    QaExample,
+    collate_fom,
+    collate_mfm,
+    collate_mlm,
+    collate_retrieval,
+    collate_video_qa,
+)
 from model.heads.retrieval import RetrievalWeights
 from model.hero import HeroModel
 from model.inputs import MffrBatch, MfmNceBatch

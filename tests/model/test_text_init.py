@@ -14,15 +14,13 @@ import torch
 from torch import nn
 
 transformers = pytest.importorskip("transformers")
-from transformers import (BertConfig, BertForMaskedLM, BertModel, GPT2Config,  # noqa: E402
-                          RobertaConfig, RobertaForMaskedLM)
+from transformers import BertConfig, BertForMaskedLM, BertModel, GPT2Config, RobertaConfig, RobertaForMaskedLM  # noqa: E402
 
 from model.config import HeroModelConfig, TransformerConfig  # noqa: E402
 from model.hero import HeroModel  # noqa: E402
 from model.inputs import TextInputs  # noqa: E402
 from model.pretrain import HeroForPretraining  # noqa: E402
-from utils.text_init import (hero_config_for_text_model,  # noqa: E402
-                             init_text_from_hf, padded_vocab_size, select_hf_layers)
+from utils.text_init import hero_config_for_text_model, init_text_from_hf, padded_vocab_size, select_hf_layers  # noqa: E402
 
 TINY = dict(vocab_size=99, hidden_size=32, num_hidden_layers=4, num_attention_heads=4,
             intermediate_size=37, max_position_embeddings=40)

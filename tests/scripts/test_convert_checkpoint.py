@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from data.collate import collate_videos
-from model.weights import load_state_into
 from model.pretrain import HeroForPretraining
+from model.weights import load_state_into
 from tests.helpers import FIXTURE
 from utils.checkpoint_io import read_weights
 from utils.parity import _video_items, build_models, model_config_from_fixture

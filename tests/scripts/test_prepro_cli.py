@@ -30,7 +30,8 @@ def test_error_exit_is_one_line_on_stderr(tmp_path):
     bad.write_text('{"desc": "a", "desc_id": 1}\n{"desc": \n')
     proc = run_script("prepro_query.py", "--format", "tvr", "--annotation", str(bad), "--output", str(tmp_path / "db"))
     assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines()[-1] == f"error: {bad}: line 2: malformed JSON (Expecting value at column 10)"
+    expected = f"error: {bad}: line 2: malformed JSON (Expecting value at column 10)"
+    assert proc.stderr.strip().splitlines()[-1] == expected
     assert not (tmp_path / "db").exists()
 
 

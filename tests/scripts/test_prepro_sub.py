@@ -82,7 +82,8 @@ def test_bad_subtitle_line(tmp_path, capsys, bad_line, problem):
 
 
 def test_skip_bad_counts_every_bad_video_and_warns(tmp_path, capsys):
-    path = write_jsonl(tmp_path / "subs.jsonl", [GOOD, "oops", {"vid_name": "e", "sub": []}, {"vid_name": "x", "sub": []}])
+    path = write_jsonl(tmp_path / "subs.jsonl",
+                       [GOOD, "oops", {"vid_name": "e", "sub": []}, {"vid_name": "x", "sub": []}])
     (tmp_path / "frames.json").write_text(json.dumps({"a": 3, "e": 2}))
     assert main(["--subtitles", str(path), "--frame-counts", str(tmp_path / "frames.json"),
                  "--output", str(tmp_path / "db"), "--skip-bad", *TOK]) == 0

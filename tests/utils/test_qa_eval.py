@@ -14,8 +14,15 @@ from model.config import HeroModelConfig
 from model.video_qa import HeroForVideoQA
 from tests.helpers_runs import TINY_MODEL
 from utils.distributed import Distributed
-from utils.qa_eval import (best_spans, evaluate_qa, frames_to_seconds, predict_rank, qa_metrics,
-                           question_type, temporal_iou)
+from utils.qa_eval import (
+    best_spans,
+    evaluate_qa,
+    frames_to_seconds,
+    predict_rank,
+    qa_metrics,
+    question_type,
+    temporal_iou,
+)
 
 
 @pytest.mark.parametrize("question, expected", [
