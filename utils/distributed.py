@@ -204,5 +204,9 @@ def distributed_session(backend: str = "auto") -> Iterator[Distributed]:
     dist = init_distributed(backend)
     try:
         yield dist
+        # Normal exit: wait for every rank before tearing down, so no rank destroys its process group
+        # while a peer is still working (gloo then aborts with "terminate called without an active
+        # exception"). Not on error paths: a failed peer would never arrive.
+        dist.barrier()
     finally:
         dist.shutdown()
