@@ -6,6 +6,7 @@ trainer owns distribution, precision, the optimiser, checkpoints and logging.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -125,7 +126,11 @@ class Trainer:
         self.dist.synchronize_gradients(self.model)
         totals["grad_norm"] = self.precision.step(self.optimizer, [p for p in self.model.parameters()
                                                                    if p.requires_grad], self.cfg.grad_norm)
-        self.scheduler.step()
+        with warnings.catch_warnings():
+            # The schedule follows the global step (as the reference's) also when fp16's GradScaler
+            # skipped this update; torch warns about exactly that case.
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+            self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return totals
 
