@@ -27,6 +27,7 @@ if ROOT not in sys.path:
 from tqdm import tqdm  # noqa: E402
 
 from data.annotations import BadInputError, BadInputPolicy  # noqa: E402
+from scripts.db_flags import add_db_writer_flags  # noqa: E402
 
 DEFAULT_SUBDIRS = ("resnet_features", "slowfast_features")
 
@@ -46,10 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--frame-interval", "--frame_interval", dest="frame_interval", type=float, default=1.5,
                    help="seconds per frame, recorded in meta.json (default 1.5)")
     p.add_argument("--fp16", action="store_true", help="store float16 (the reader returns float32)")
-    p.add_argument("--skip-bad", "--skip_bad", dest="skip_bad", action="store_true",
-                   help="skip bad videos (counted in the summary) instead of stopping")
-    p.add_argument("--compress", action="store_true", help="lz4-compress the records")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output db")
+    add_db_writer_flags(p, "videos")
     args = p.parse_args(argv)
     if not args.frame_interval > 0:
         p.error("--frame-interval must be > 0")

@@ -25,6 +25,7 @@ if ROOT not in sys.path:
 from tqdm import tqdm  # noqa: E402
 
 from data.annotations import QUERY_PARSERS, BadInputError  # noqa: E402
+from scripts.db_flags import add_db_writer_flags  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,10 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--video-split", "--video_split", dest="video_split", default=None,
                    help="keep only this split of a TVR video index (val, test_public, ...): the candidate "
                         "videos of this split's retrieval evaluation, as in the reference")
-    p.add_argument("--skip-bad", "--skip_bad", dest="skip_bad", action="store_true",
-                   help="skip bad records (counted in the summary) instead of stopping")
-    p.add_argument("--compress", action="store_true", help="lz4-compress the records")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output db")
+    add_db_writer_flags(p, "records")
     return p.parse_args(argv)
 
 

