@@ -18,10 +18,10 @@ from pathlib import Path
 
 from config.cli import exit_on_config_error, parse_cli
 from config.schema import VcmrConfig
-from utils.entry import run_session
-from utils.tvr_metrics import write_predictions
-from utils.vcmr_inference import run_vcmr_inference
-from utils.vcmr_job import build_vcmr_model, open_corpus, open_query_db
+from evaluation.tvr_metrics import write_predictions
+from evaluation.vcmr_inference import run_vcmr_inference
+from tasks.runner import run_session
+from tasks.vcmr import build_vcmr_model, open_corpus, open_query_db
 
 
 def add_flags(parser) -> None:

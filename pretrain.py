@@ -13,8 +13,8 @@ import sys
 
 from config.cli import exit_on_config_error, parse_cli
 from config.schema import PretrainConfig
-from utils.entry import add_resume_flag, run_session, training
-from utils.pretrain_job import build_pretrain_job
+from tasks.pretrain import build_pretrain_job
+from tasks.runner import add_resume_flag, run_session, training
 
 
 def main() -> int:

@@ -14,8 +14,8 @@ import sys
 
 from config.cli import exit_on_config_error, parse_cli
 from config.schema import VcmrConfig
-from utils.entry import add_resume_flag, run_session, training
-from utils.vcmr_job import build_vcmr_job
+from tasks.runner import add_resume_flag, run_session, training
+from tasks.vcmr import build_vcmr_job
 
 
 def main() -> int:

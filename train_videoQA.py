@@ -17,10 +17,10 @@ from pathlib import Path
 
 from config.cli import exit_on_config_error, parse_cli
 from config.schema import VideoQaConfig
+from evaluation.qa_eval import evaluate_qa
+from tasks.runner import add_resume_flag, run_session, training
+from tasks.video_qa import build_corpus, build_qa_model, build_split, build_videoqa_job
 from utils.distributed import Distributed
-from utils.entry import add_resume_flag, run_session, training
-from utils.qa_eval import evaluate_qa
-from utils.qa_job import build_corpus, build_qa_model, build_split, build_videoqa_job
 
 
 def add_flags(parser) -> None:

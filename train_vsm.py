@@ -18,8 +18,8 @@ import sys
 
 from config.cli import exit_on_config_error, parse_cli
 from config.schema import VsmConfig
-from utils.entry import add_resume_flag, run_session, training
-from utils.vsm_job import build_vsm_job, evaluate_vsm
+from tasks.runner import add_resume_flag, run_session, training
+from tasks.vsm import build_vsm_job, evaluate_vsm
 
 
 def add_flags(parser) -> None:

@@ -31,16 +31,16 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # the loaders fork aft
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from data.corpus import VideoCorpus  # noqa: E402
-from data.meta_loader import TaskStream  # noqa: E402
-from data.pretrain_datasets import FomDataset, MfmDataset, MlmDataset, VsmDataset  # noqa: E402
-from data.qa_datasets import VideoQaDataset  # noqa: E402
-from data.query_db import build_query_db  # noqa: E402
-from data.retrieval_datasets import VcmrDataset  # noqa: E402
-from data.sampling import KeyedDataset  # noqa: E402
-from data.subtitle_db import build_subtitle_db  # noqa: E402
-from data.tokenization import TextTokenizer, as_tokenizer  # noqa: E402
-from data.video_db import build_video_db  # noqa: E402
+from data.dbs.corpus import VideoCorpus  # noqa: E402
+from data.dbs.query_db import build_query_db  # noqa: E402
+from data.dbs.subtitle_db import build_subtitle_db  # noqa: E402
+from data.dbs.video_db import build_video_db  # noqa: E402
+from data.loading.meta_loader import TaskStream  # noqa: E402
+from data.loading.pretrain_datasets import FomDataset, MfmDataset, MlmDataset, VsmDataset  # noqa: E402
+from data.loading.qa_datasets import VideoQaDataset  # noqa: E402
+from data.loading.retrieval_datasets import VcmrDataset  # noqa: E402
+from data.loading.sampling import KeyedDataset  # noqa: E402
+from data.prepro.tokenization import TextTokenizer, as_tokenizer  # noqa: E402
 
 TASKS = ("mlm", "mfm-nce", "fom", "vsm", "vcmr", "videoqa")
 BATCH = {"mlm": 32, "mfm-nce": 32, "fom": 32, "vsm": 32, "vcmr": 32, "videoqa": 4}
@@ -142,10 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         corpora: dict[str, dict[str, Callable[[], KeyedDataset]]] = {}
         demo = args.demo
         if demo is None:
-            from data.demo_corpus import build_demo_corpus
+            from data.demo.world import build_demo_corpus
             demo = Path(tmp) / "demo"
             build_demo_corpus(demo, tokenizer=toker, log=lambda m: None)
-        from data.demo_corpus import resolve_manifest
+        from data.demo.world import resolve_manifest
         manifest = resolve_manifest(demo)
         tv = manifest["corpora"]["tv"]
         corpora["demo"] = task_datasets(VideoCorpus(tv["subtitle_db"], tv["video_db"]),

@@ -27,8 +27,8 @@ import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from config.loader import load_config  # noqa: E402
-from data.collate import VideoItem  # noqa: E402
-from data.task_collate import MlmExample, collate_fom, collate_mfm, collate_mlm, collate_retrieval  # noqa: E402
+from data.loading.collate import VideoItem  # noqa: E402
+from data.loading.task_collate import MlmExample, collate_fom, collate_mfm, collate_mlm, collate_retrieval  # noqa: E402
 from model.config import HeroModelConfig  # noqa: E402
 from model.heads.retrieval import RetrievalWeights  # noqa: E402
 from model.inputs import MfmNceBatch  # noqa: E402

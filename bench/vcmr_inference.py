@@ -29,10 +29,10 @@ import torch  # noqa: E402
 
 from bench.step import make_clip  # noqa: E402
 from config.loader import load_config  # noqa: E402
-from data.collate import collate_text, collate_videos  # noqa: E402
+from data.loading.collate import collate_text, collate_videos  # noqa: E402
+from evaluation.vcmr_inference import CorpusEmbeddings, DecodeOptions, MomentScorer  # noqa: E402
 from model.config import HeroModelConfig  # noqa: E402
 from model.vcmr import HeroForVcmr  # noqa: E402
-from utils.vcmr_inference import CorpusEmbeddings, DecodeOptions, MomentScorer  # noqa: E402
 
 TVR_VAL_VIDEOS, TVR_VAL_QUERIES, BATCH = 2179, 10895, 80
 

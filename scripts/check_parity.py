@@ -16,7 +16,7 @@ import sys
 import _bootstrap  # noqa: F401  (repository root on sys.path)
 import torch
 
-from utils.parity import TOLERANCE, Comparison, compare
+from devtools.parity import TOLERANCE, Comparison, compare
 
 
 def main(argv: list[str] | None = None) -> int:

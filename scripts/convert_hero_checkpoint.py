@@ -21,8 +21,8 @@ from config.loader import ConfigError, load_config, to_dict
 from model.config import HeroModelConfig
 from model.pretrain import HeroForPretraining
 from model.video_qa import HeroForVideoQA
-from model.weights import WeightLoadError, config_from_state, load_state_into
-from utils.checkpoint_io import CheckpointError, read_weights, save_weights
+from pretrained.checkpoint_file import CheckpointError, read_weights, save_weights
+from pretrained.state_loading import WeightLoadError, config_from_state, load_state_into
 
 
 def main(argv: list[str] | None = None) -> int:

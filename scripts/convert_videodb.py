@@ -26,7 +26,7 @@ if ROOT not in sys.path:
 
 from tqdm import tqdm  # noqa: E402
 
-from data.annotations import BadInputError, BadInputPolicy  # noqa: E402
+from data.prepro.annotations import BadInputError, BadInputPolicy  # noqa: E402
 from scripts.db_flags import add_db_writer_flags  # noqa: E402
 
 DEFAULT_SUBDIRS = ("resnet_features", "slowfast_features")
@@ -57,7 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns 0 or exits with ``error: ...``."""
     args = parse_args(argv)
-    from data.video_db import build_video_db, iter_npz_features  # imported here so --help stays fast
+    from data.dbs.video_db import build_video_db, iter_npz_features  # imported here so --help stays fast
 
     folders = args.inputs or [args.feature_dir / d for d in DEFAULT_SUBDIRS]
     if args.dims is not None and len(args.dims) != len(folders):

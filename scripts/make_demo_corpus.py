@@ -22,7 +22,7 @@ if ROOT not in sys.path:
 
 from tqdm import tqdm  # noqa: E402
 
-from data.annotations import BadInputError  # noqa: E402
+from data.prepro.annotations import BadInputError  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,13 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns 0 or exits with ``error: ...``."""
     args = parse_args(argv)
     if args.rebuild_bundle is not None:
-        from data.demo_bundle import DEMO_DIR, make_bundle
+        from data.demo.bundle import DEMO_DIR, make_bundle
 
         counts = make_bundle(args.rebuild_bundle)
         print(f"wrote bundle {DEMO_DIR}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         if args.output is None:
             return 0
-    from data.demo_corpus import build_demo_corpus  # imported here so --help stays fast
+    from data.demo.world import build_demo_corpus  # imported here so --help stays fast
 
     t0 = time.time()
     try:

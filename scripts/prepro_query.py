@@ -24,7 +24,7 @@ if ROOT not in sys.path:
 
 from tqdm import tqdm  # noqa: E402
 
-from data.annotations import QUERY_PARSERS, BadInputError  # noqa: E402
+from data.prepro.annotations import QUERY_PARSERS, BadInputError  # noqa: E402
 from scripts.db_flags import add_db_writer_flags  # noqa: E402
 
 
@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns 0 or exits with ``error: ...``."""
     args = parse_args(argv)
-    from data.query_db import build_query_db  # imported here so --help stays fast
+    from data.dbs.query_db import build_query_db  # imported here so --help stays fast
 
     t0 = time.time()
     try:

@@ -23,7 +23,7 @@ if ROOT not in sys.path:
 
 from tqdm import tqdm  # noqa: E402
 
-from data.annotations import BadInputError  # noqa: E402
+from data.prepro.annotations import BadInputError  # noqa: E402
 from scripts.db_flags import add_db_writer_flags  # noqa: E402
 
 
@@ -60,7 +60,7 @@ def _count_lines(path: Path) -> int | None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns 0 or exits with ``error: ...``."""
     args = parse_args(argv)
-    from data.subtitle_db import build_subtitle_db  # imported here so --help stays fast
+    from data.dbs.subtitle_db import build_subtitle_db  # imported here so --help stays fast
 
     t0 = time.time()
     total = _count_lines(args.subtitles)

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from utils.tvr_metrics import MAX_PREDICTIONS, evaluate  # noqa: E402
+from evaluation.tvr_metrics import MAX_PREDICTIONS, evaluate  # noqa: E402
 
 
 def random_rows(rng: np.random.Generator, videos: np.ndarray, frames: np.ndarray, interval: float,
@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-pred-l", type=int, default=16)
     p.add_argument("--repeats", type=int, default=20)
     args = p.parse_args(argv)
-    from data.query_db import QueryDb
-    from data.video_db import VideoFeatureDb
+    from data.dbs.query_db import QueryDb
+    from data.dbs.video_db import VideoFeatureDb
 
     db, videos = QueryDb(args.query_db), VideoFeatureDb(args.video_db)
     if not db.has_labels:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from data.collate import VideoItem
+from data.loading.collate import VideoItem
 from model.config import HeroModelConfig, TransformerConfig
 
 PAD, CLS, SEP, MASK = 1, 0, 2, 4

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint_io import atomic_torch_save, save_weights
+from pretrained.checkpoint_file import atomic_torch_save, save_weights
 
 STATE_FILE = "train_state.pt"
 

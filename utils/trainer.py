@@ -18,11 +18,10 @@ from config.loader import to_dict
 from config.schema import TrainOptions
 from optim.param_groups import build_param_groups
 from optim.schedule import build_optimizer, build_scheduler
-
-from .checkpointer import Checkpointer, rng_state, set_rng_state
-from .distributed import Distributed
-from .precision import Precision
-from .run_logger import RunLogger
+from utils.checkpointer import Checkpointer, rng_state, set_rng_state
+from utils.distributed import Distributed
+from utils.precision import Precision
+from utils.run_logger import RunLogger
 
 
 class BatchStream(Protocol):

@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from data.demo_corpus import build_demo_corpus, resolve_manifest
+from data.demo.world import build_demo_corpus, resolve_manifest
 from tests.data.data_helpers import tokenizer
-from tests.data.test_corpus import DEMO_DIM
+from tests.data.dbs.test_corpus import DEMO_DIM
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from data.tokenization import TextTokenizer, default_tokenizer_path
+from data.prepro.tokenization import TextTokenizer, default_tokenizer_path
 
 # The DataLoader tests fork after the tokenizer has run; without this, tokenizers warns on every fork.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

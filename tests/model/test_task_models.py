@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from data.collate import collate_videos
-from data.task_collate import (
+from data.loading.collate import collate_videos
+from data.loading.task_collate import (
     MlmExample,
     QaExample,
     collate_fom,

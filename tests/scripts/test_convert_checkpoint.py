@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from data.collate import collate_videos
+from data.loading.collate import collate_videos
+from devtools.parity import _video_items, build_models, model_config_from_fixture
 from model.pretrain import HeroForPretraining
-from model.weights import load_state_into
+from pretrained.checkpoint_file import read_weights
+from pretrained.state_loading import load_state_into
 from tests.helpers import FIXTURE
-from utils.checkpoint_io import read_weights
-from utils.parity import _video_items, build_models, model_config_from_fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 

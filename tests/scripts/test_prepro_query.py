@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from data.query_db import QueryDb
-from data.tokenization import default_tokenizer_path
+from data.dbs.query_db import QueryDb
+from data.prepro.tokenization import default_tokenizer_path
 from scripts.prepro_query import main
 from tests.data.data_helpers import real_file, summary_line, tokenizer, write_jsonl
 

@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from data.alignment import align_subtitles
-from data.subtitle_db import SubtitleDb
-from data.tokenization import default_tokenizer_path
+from data.dbs.subtitle_db import SubtitleDb
+from data.prepro.alignment import align_subtitles
+from data.prepro.tokenization import default_tokenizer_path
 from scripts.prepro_sub import main
 from tests.data.data_helpers import real_file, summary_line, tokenizer, write_jsonl
 

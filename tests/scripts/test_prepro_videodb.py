@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data.video_db import VideoFeatureDb
+from data.dbs.video_db import VideoFeatureDb
 from scripts.convert_videodb import main
 from tests.data.data_helpers import summary_line, write_npz
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from data.task_collate import MlmExample, collate_mlm, collate_retrieval
+from data.loading.task_collate import MlmExample, collate_mlm, collate_retrieval
 from model.heads.retrieval import RetrievalLossConfig
 from model.pretrain import HeroForPretraining
 from tests.helpers import CLS, PAD, random_items, tiny_config

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 import torch
 
 from config.schema import TrainOptions
-from data.task_collate import MlmExample, collate_mlm
+from data.loading.task_collate import MlmExample, collate_mlm
 from model.pretrain import HeroForPretraining
 from tests.helpers import CLS, PAD, tiny_config
 from utils.distributed import Distributed

@@ -1,0 +1,197 @@
+"""Read side of the HERO dbs (layout: :mod:`data.dbs.storage`): lazy, fork-safe, picklable LMDB readers.
+
+Readers open LMDB read-only (``readonly=True, lock=False, readahead=False``) lazily in the process that
+reads and re-open after a ``fork`` (LMDB handles must not cross a fork), so they are safe to hand to
+``DataLoader(num_workers>0)`` and to several training processes at once; they pickle without the handle.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import lmdb
+
+from data.dbs.codec import decode_value, read_json
+from data.dbs.storage import META_FILE, STORAGE_FORMAT
+
+# One environment per db and process, shared by every reader of that db: py-lmdb (like LMDB) refuses to
+# open the same files twice in one process, and train + val datasets routinely read the same video db.
+# Key = (real path, device, inode of data.mdb), so a db rebuilt in place is a new key.
+_ENVS: dict[tuple[str, int, int], tuple[int, lmdb.Environment]] = {}
+_ENVS_LOCK = threading.Lock()
+
+
+def _reset_lock_after_fork() -> None:
+    global _ENVS_LOCK
+    _ENVS_LOCK = threading.Lock()  # a lock held by another thread at fork time would never be released
+
+
+os.register_at_fork(after_in_child=_reset_lock_after_fork)
+
+
+class LmdbReader:
+    """Read-only, lazily opened, fork-safe access to the LMDB files of one db directory.
+
+    The environment is opened on first use in each process (``os.getpid()`` is checked on every access)
+    with ``readonly=True, lock=False, readahead=False``: no lock file is written, so any number of
+    processes may read, and the OS page cache is not flooded by read-ahead of random records. All
+    readers of the same db in a process share one environment. An environment inherited through
+    ``fork`` is never used: the child closes its copy (with ``lock=False`` this only unmaps the child's
+    memory; the parent's handle is unaffected) and opens its own.
+
+    Args:
+        path: db directory.
+        compressed: values are lz4-compressed.
+        max_readers: LMDB reader slots (only matters if a caller opens with locking elsewhere).
+    """
+
+    def __init__(self, path: str | Path, compressed: bool = False, max_readers: int = 2048) -> None:
+        self.path = str(path)
+        self.compressed = compressed
+        self.max_readers = max_readers
+        self._key: tuple[str, int, int] | None = None
+
+    def _env_key(self) -> tuple[str, int, int]:
+        if self._key is None:
+            try:
+                st = os.stat(os.path.join(self.path, "data.mdb"))
+            except FileNotFoundError:
+                raise FileNotFoundError(f"{self.path} holds no LMDB data (data.mdb); build it with scripts/") from None
+            self._key = (os.path.realpath(self.path), st.st_dev, st.st_ino)
+        return self._key
+
+    def _environment(self) -> lmdb.Environment:
+        key, pid = self._env_key(), os.getpid()
+        entry = _ENVS.get(key)
+        if entry is not None and entry[0] == pid:
+            return entry[1]
+        with _ENVS_LOCK:
+            entry = _ENVS.get(key)
+            if entry is not None and entry[0] == pid:
+                return entry[1]
+            if entry is not None:
+                entry[1].close()  # inherited through fork: LMDB forbids using it here
+            env = lmdb.open(self.path, readonly=True, lock=False, readahead=False, create=False, subdir=True,
+                            max_readers=self.max_readers)
+            _ENVS[key] = (pid, env)
+            return env
+
+    @property
+    def opened_in(self) -> int | None:
+        """Pid of the process that opened the environment this process would use (None if not open)."""
+        if self._key is None or self._key not in _ENVS:
+            return None
+        return _ENVS[self._key][0]
+
+    @property
+    def is_open(self) -> bool:
+        """Whether this process holds an open environment for this db."""
+        return self.opened_in == os.getpid()
+
+    def get_bytes(self, key: str) -> bytes | None:
+        """Raw stored value (still compressed if the db is), or None."""
+        with self._environment().begin(buffers=False) as txn:
+            return txn.get(key.encode("utf-8"))
+
+    def get(self, key: str) -> Any:
+        """Decoded record; ``KeyError`` when absent."""
+        data = self.get_bytes(key)
+        if data is None:
+            raise KeyError(f"{key!r} not in {self.path}")
+        return decode_value(data, self.compressed)
+
+    def keys(self) -> list[str]:
+        """All keys, in LMDB (byte-sorted) order."""
+        with self._environment().begin() as txn:
+            return [k.decode("utf-8") for k in txn.cursor().iternext(keys=True, values=False)]
+
+    def close(self) -> None:
+        """Close this process's environment of this db (shared by its readers; any access re-opens)."""
+        if self._key is None:
+            return
+        with _ENVS_LOCK:
+            entry = _ENVS.get(self._key)
+            if entry is not None and entry[0] == os.getpid():
+                del _ENVS[self._key]
+                entry[1].close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_key"] = None  # the receiving process resolves (and opens) the files itself
+        return state
+
+
+class LmdbDatabase:
+    """Base class of the db readers: ``meta.json`` + side files + a lazily opened :class:`LmdbReader`.
+
+    Args:
+        path: db directory written by :class:`AtomicDbWriter`.
+        kind: expected ``meta["storage"]["kind"]``; a mismatch is a ``ValueError`` naming both.
+    """
+
+    kind: str = ""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        meta_path = self.path / META_FILE
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"{self.path} is not a db directory (no {META_FILE}); build it with scripts/")
+        self.meta: dict[str, Any] = read_json(meta_path)
+        storage = self.meta.get("storage", {})
+        if storage.get("format") != STORAGE_FORMAT:
+            raise ValueError(f"{self.path}: unknown storage format {storage.get('format')!r}")
+        if self.kind and storage.get("kind") != self.kind:
+            raise ValueError(
+                f"{self.path} holds {storage.get('kind')!r} records, not {self.kind!r}; check the path in your config"
+            )
+        self._reader = LmdbReader(self.path, compressed=storage.get("compression") == "lz4")
+
+    def side_json(self, name: str, default: Any = None) -> Any:
+        """Load a JSON side file of this db (``default`` when it does not exist)."""
+        p = self.path / name
+        return read_json(p) if p.is_file() else default
+
+    @property
+    def compressed(self) -> bool:
+        """Whether values are lz4-compressed."""
+        return self._reader.compressed
+
+    @property
+    def special_ids(self) -> dict[str, int]:
+        """Tokenizer special ids recorded at build time (empty for video dbs)."""
+        return dict(self.meta.get("special_ids", {}))
+
+    def _get(self, key: str) -> Any:
+        return self._reader.get(key)
+
+    def close(self) -> None:
+        """Close this process's LMDB handle."""
+        self._reader.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r}, {self.meta['storage']['num_records']} records)"
+
+
+class PerVideoDatabase(LmdbDatabase):
+    """A db keyed by video name with an ``id2nframe.json`` side file (subtitle and feature dbs)."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path)
+        self._id2nframe: dict[str, int] = self.side_json("id2nframe.json", {})
+
+    def __contains__(self, vid_name: object) -> bool:
+        return vid_name in self._id2nframe
+
+    def __len__(self) -> int:
+        return len(self._id2nframe)
+
+    def ids(self) -> list[str]:
+        """Video names, in build order."""
+        return list(self._id2nframe)
+
+    def num_frames(self, vid_name: str) -> int:
+        """Frames of a video (from ``id2nframe.json``; no LMDB read)."""
+        return self._id2nframe[vid_name]

@@ -1,0 +1,334 @@
+"""The demo corpus: a small, consistent synthetic world built from the real annotations in ``data/demo/``.
+
+Every real clip keeps its real timed descriptions as *events*: TVR ``desc`` + ``ts``, How2R query +
+moment, TVQA+ question + correct answer + ``ts``, How2QA question + answer + span. Per clip, some events
+become **subtitles** (the text stream, start/end = event times) and the rest are **held out** as
+retrieval queries or QA items. **Frame features** (one per ``frame_interval`` seconds) are a fixed random
+projection of the hashed content words of *all* events overlapping the frame, plus a per-clip vector and
+noise: a held-out query's words are visible only in the frames, so solving it requires reading them.
+
+Everything then goes through the library's own preprocessing (annotation files in the real formats →
+:func:`build_subtitle_db`, :func:`build_query_db`; features → :func:`build_video_db`), giving the same db
+layout as real data. ``manifest.json`` (written last: a corpus is complete iff it exists) lists the dbs.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from data.dbs.codec import write_json
+from data.dbs.query_db import build_query_db
+from data.dbs.storage import directory_size
+from data.dbs.subtitle_db import build_subtitle_db
+from data.dbs.video_db import build_video_db
+from data.demo.bundle import BUNDLE_FILES, DEMO_DIR
+from data.prepro.annotations import QUERY_PARSERS, BadInputPolicy
+from data.prepro.tokenization import TextTokenizer, as_tokenizer
+
+# task → (corpus, bundle format, format of the written split files, held-out probability)
+TASKS = {
+    "tvr": ("tv", "tvr", "tvr", 0.5),
+    "how2r": ("how2", "how2r", "how2r", 0.5),
+    "tvqa": ("tv", "tvqa_plus", "tvqa", 0.6),
+    "how2qa": ("how2", "how2qa", "how2qa", 1.0),  # one question per clip: always a QA item
+}
+SPLIT_EXT = {"tvr": "jsonl", "how2r": "csv", "tvqa": "jsonl", "how2qa": "csv"}
+VAL_FRACTION = 0.2
+DEMO_CORPUS_VERSION = 2  # 2: retrieval query dbs carry their split's candidate videos (video2idx.json)
+NUM_BUCKETS = 4096
+_STOPWORDS = frozenset(
+    "a an the and or but of to in on at by for with from as is are was were be been being it its this that "
+    "these those he she they them his her their him you your we our i me my what who whom which when where "
+    "why how do does did done not no so then than there here up down out into about after before while "
+    "has have had will would can could should if just also".split()
+)
+
+
+@dataclass
+class Event:
+    """One real timed annotation of a clip."""
+
+    task: str
+    record: dict[str, Any]  # normalised annotation record
+    start: float
+    end: float
+    words: str  # text whose words are drawn into the frames
+    subtitle: str  # text used when the event becomes a subtitle
+    held_out: bool = False
+
+
+@dataclass
+class Clip:
+    """One video of the demo world."""
+
+    vid_name: str
+    corpus: str
+    duration: float
+    events: list[Event] = field(default_factory=list)
+    split: str = "train"
+
+
+def _stable_unit(*parts: Any) -> float:
+    """Deterministic number in [0, 1) from the parts (Python's ``hash`` is salted per process)."""
+    return zlib.crc32("|".join(map(str, parts)).encode("utf-8")) / 2**32
+
+
+def load_clips(bundle_dir: str | Path = DEMO_DIR) -> dict[str, Clip]:
+    """Parse the bundled annotations with the library parsers and group their events by clip."""
+    bundle_dir = Path(bundle_dir)
+    strict = BadInputPolicy(skip=False)
+    clips: dict[str, Clip] = {}
+    for task, (corpus, fmt, _, _) in TASKS.items():
+        for _, rec in QUERY_PARSERS[fmt](bundle_dir / BUNDLE_FILES[fmt], strict):
+            vid = rec["vid_name"]
+            if task in ("tvr", "how2r"):
+                words, subtitle = rec["desc"], rec["desc"]
+            else:
+                answer = rec["answers"][rec["answer_idx"]]
+                words, subtitle = f"{rec['q']} {answer}", answer
+            if rec.get("duration") is not None:
+                clip = clips.setdefault(vid, Clip(vid, corpus, float(rec["duration"])))
+            elif vid in clips:
+                clip = clips[vid]
+            else:
+                raise ValueError(f"{vid}: no duration (TVQA+ clips must also have TVR queries in the bundle)")
+            st, ed = rec["ts"]
+            clip.events.append(Event(task, rec, min(st, clip.duration), min(ed, clip.duration), words, subtitle))
+    return clips
+
+
+def assign_roles(clips: dict[str, Clip], seed: int) -> None:
+    """Per clip: train/val split, and which events are held out (the others become subtitles)."""
+    for vid, clip in clips.items():
+        clip.split = "val" if _stable_unit(seed, "split", vid) < VAL_FRACTION else "train"
+        for i, ev in enumerate(clip.events):
+            ev.held_out = _stable_unit(seed, "hold", vid, i) < TASKS[ev.task][3]
+        if all(ev.held_out for ev in clip.events):
+            # every clip needs some text; give it its first retrieval event (bundle clips all have one)
+            first = next(ev for ev in clip.events if ev.task in ("tvr", "how2r"))
+            first.held_out = False
+
+
+def content_words(text: str) -> list[str]:
+    """Lower-cased alphanumeric words, without stop words and 1-letter words."""
+    return [w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 1 and w not in _STOPWORDS]
+
+
+class FeatureProjector:
+    """Fixed random projection of hashed words: the 'visual concept' vectors of the demo world.
+
+    Args:
+        dim: feature size.
+        seed: seed of the projection (same seed ⇒ same world).
+    """
+
+    def __init__(self, dim: int, seed: int) -> None:
+        self.dim = dim
+        self.seed = seed
+        rng = np.random.default_rng([seed, 7])
+        self.table = rng.standard_normal((NUM_BUCKETS, dim)).astype(np.float32) / np.sqrt(dim)  # rows ~ unit
+
+    def text_vector(self, text: str) -> np.ndarray:
+        """Unit vector of the text's content words (zeros if it has none)."""
+        buckets = [zlib.crc32(w.encode("utf-8")) % NUM_BUCKETS for w in content_words(text)]
+        if not buckets:
+            return np.zeros(self.dim, np.float32)
+        v = self.table[buckets].sum(axis=0)
+        return v / max(float(np.linalg.norm(v)), 1e-6)
+
+    def clip_features(self, clip: Clip, frame_interval: float) -> np.ndarray:
+        """``(num_frames, dim)`` float32: overlapping events' vectors + clip vector + noise, scaled to ~unit
+        per-dimension magnitude."""
+        n = num_frames_for(clip.duration, frame_interval)
+        rng = np.random.default_rng([self.seed, zlib.crc32(clip.vid_name.encode("utf-8"))])
+        feats = np.zeros((n, self.dim), np.float32)
+        for ev in clip.events:
+            a = min(int(math.floor(ev.start / frame_interval)), n - 1)
+            b = max(int(math.ceil(ev.end / frame_interval)), a + 1)
+            feats[a:b] += self.text_vector(ev.words)
+        feats += 0.5 * rng.standard_normal(self.dim).astype(np.float32) / np.sqrt(self.dim)  # scene identity
+        feats += 0.3 * rng.standard_normal((n, self.dim)).astype(np.float32) / np.sqrt(self.dim)
+        return feats * np.float32(np.sqrt(self.dim))
+
+
+def num_frames_for(duration: float, frame_interval: float) -> int:
+    """Frames of a clip: one per started ``frame_interval`` (at least one)."""
+    return max(1, int(math.ceil(duration / frame_interval - 1e-9)))
+
+
+# --------------------------------------------------------------------------------------------------
+# annotation files in the real formats
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def _task_row(task: str, rec: dict[str, Any]) -> Any:
+    """The record in the original file format of its task (TVR/TVQA: dict; How2R/How2QA: CSV row)."""
+    if task == "tvr":
+        return {k: rec[k] for k in ("vid_name", "duration", "ts", "desc", "type", "desc_id")}
+    if task == "tvqa":
+        out = {f"a{i}": a for i, a in enumerate(rec["answers"])}
+        out.update(q=rec["q"], qid=rec["qid"], show_name="The Big Bang Theory",
+                   ts=f"{_num(rec['ts'][0])}-{_num(rec['ts'][1])}", vid_name=rec["vid_name"],
+                   answer_idx=rec["answer_idx"])
+        return out
+    if task == "how2r":
+        (cs, ce), (ms, me) = rec["clip"], rec["moment"]
+        return [rec["youtube_id"], f"[{_num(cs)}:{_num(ce)}]", f"[{_num(ms)}:{_num(me)}]", rec["desc"]]
+    st, ed = rec["span"]
+    return [rec["youtube_id"], f"[{_num(st)}:{_num(ed)}]", *rec["wrong_answers"], rec["q"], rec["correct_answer"]]
+
+
+def write_annotation_files(clips: dict[str, Clip], out_dir: Path) -> dict[str, Path]:
+    """Subtitle jsonl per corpus and train/val files per task, in the real formats."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for corpus in ("tv", "how2"):
+        path = paths[f"{corpus}_subtitles"] = out_dir / f"{corpus}_subtitles.jsonl"
+        with open(path, "w", encoding="utf-8") as f:
+            for clip in clips.values():
+                if clip.corpus == corpus:
+                    subs = [{"text": e.subtitle, "start": e.start, "end": e.end} for e in clip.events if not e.held_out]
+                    f.write(json.dumps({"vid_name": clip.vid_name, "sub": subs}, ensure_ascii=False) + "\n")
+    for corpus in ("tv", "how2"):
+        # TVR-style {split: {vid: [duration, idx]}}: each split's candidate videos for retrieval evaluation
+        members = sorted((c for c in clips.values() if c.corpus == corpus), key=lambda c: c.vid_name)
+        index: dict[str, dict[str, list]] = {"train": {}, "val": {}}
+        for idx, clip in enumerate(members):
+            index[clip.split][clip.vid_name] = [clip.duration, idx]
+        path = paths[f"{corpus}_video_index"] = out_dir / f"{corpus}_video2dur_idx.json"
+        path.write_text(json.dumps(index, ensure_ascii=False), encoding="utf-8")
+    for task in TASKS:
+        for split in ("train", "val"):
+            rows = [_task_row(task, e.record) for c in clips.values() if c.split == split
+                    for e in c.events if e.task == task and e.held_out]
+            path = paths[f"{task}_{split}"] = out_dir / f"{task}_{split}.{SPLIT_EXT[task]}"
+            with open(path, "w", encoding="utf-8", newline="") as f:
+                if SPLIT_EXT[task] == "csv":
+                    csv.writer(f, lineterminator="\n").writerows(rows)
+                else:
+                    f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    return paths
+
+
+# --------------------------------------------------------------------------------------------------
+# the whole corpus
+
+
+def build_demo_corpus(
+    output: str | Path,
+    feature_dim: int = 128,
+    seed: int = 0,
+    tokenizer: str | Path | TextTokenizer | None = None,
+    *,
+    frame_interval: float = 1.5,
+    bundle_dir: str | Path = DEMO_DIR,
+    overwrite: bool = False,
+    log: Callable[[str], None] = print,
+    progress: Callable[[Iterable[Any], str], Iterable[Any]] | None = None,
+) -> dict[str, Any]:
+    """Build the demo corpus into ``output`` and return its manifest (also written as manifest.json).
+
+    Args:
+        output: corpus folder.
+        feature_dim: frame feature size.
+        seed: seed of the world (splits, held-out events, projection, noise).
+        tokenizer: local tokenizer path or instance (default: the bundled MiniLM BERT tokenizer).
+        frame_interval: seconds per frame.
+        bundle_dir: folder of the bundled annotation subset.
+        overwrite: rebuild into an existing folder.
+        log: receives one progress line per corpus / task.
+        progress: ``progress(iterable, description)`` wraps the per-video feature loop (e.g. tqdm).
+
+    Raises:
+        FileExistsError: ``output`` exists and is not empty, and ``overwrite`` is False.
+    """
+    t0 = time.time()
+    out = Path(output)
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{out} already exists; pass --overwrite to rebuild it")
+        (out / "manifest.json").unlink(missing_ok=True)  # the corpus is incomplete until rebuilt
+    out.mkdir(parents=True, exist_ok=True)
+    toker = as_tokenizer(tokenizer)
+    clips = load_clips(bundle_dir)
+    assign_roles(clips, seed)
+    ann = write_annotation_files(clips, out / "annotations")
+    projector = FeatureProjector(feature_dim, seed)
+    corpora: dict[str, Any] = {}
+    for corpus in ("tv", "how2"):
+        members: Iterable[Clip] = [c for c in clips.values() if c.corpus == corpus]
+        if progress is not None:
+            members = progress(members, f"{corpus} videos")
+        video_db, sub_db = out / "video_db" / corpus, out / "txt_db" / f"{corpus}_subtitles.db"
+        items: Iterator[tuple[str, np.ndarray]] = ((c.vid_name, projector.clip_features(c, frame_interval))
+                                                    for c in members)
+        v = build_video_db(items, video_db, frame_interval=frame_interval, overwrite=overwrite,
+                           components=[{"name": "demo_word_projection", "dim": feature_dim}],
+                           extra_meta={"synthetic": True, "seed": seed})
+        s = build_subtitle_db(ann[f"{corpus}_subtitles"], video_db, sub_db, toker,
+                              frame_interval=frame_interval, overwrite=overwrite)
+        corpora[corpus] = {"video_db": str(video_db.relative_to(out)), "subtitle_db": str(sub_db.relative_to(out)),
+                           "num_videos": v["videos"], "num_frames": v["frames"], "num_subtitles": s["subtitles"]}
+        log(f"{corpus}: {v['videos']} videos, {v['frames']} frames, {s['subtitles']} subtitles")
+    tasks: dict[str, Any] = {}
+    for task, (corpus, _, fmt, _) in TASKS.items():
+        tasks[task] = {"corpus": corpus, "format": fmt, "num_queries": {}}
+        for split in ("train", "val"):
+            db = out / "txt_db" / f"{task}_{split}.db"
+            retrieval = task in ("tvr", "how2r")  # their val queries rank the val clips only, as on TVR
+            q = build_query_db(ann[f"{task}_{split}"], fmt, db, toker, overwrite=overwrite,
+                               video_index=ann[f"{corpus}_video_index"] if retrieval else None,
+                               video_split=split if retrieval else None)
+            tasks[task][split] = str(db.relative_to(out))
+            tasks[task]["num_queries"][split] = q["queries"]
+        log(f"{task}: {tasks[task]['num_queries']['train']} train / {tasks[task]['num_queries']['val']} val")
+    manifest = {
+        "name": "hero-demo-corpus",
+        "version": DEMO_CORPUS_VERSION,
+        "paths_are_relative_to": "the folder holding this manifest",
+        "seed": seed,
+        "feature_dim": feature_dim,
+        "frame_interval": frame_interval,
+        "tokenizer": toker.meta()["tokenizer"],
+        "corpora": corpora,
+        "tasks": tasks,
+        "annotations": {k: str(p.relative_to(out)) for k, p in ann.items()},
+        "licence": "annotations CC BY-NC-SA 4.0, TVQA research-only; see data/demo/ATTRIBUTION.md",
+    }
+    manifest["size_bytes"] = directory_size(out)
+    manifest["build_seconds"] = round(time.time() - t0, 2)
+    tmp = out / ".manifest.json.tmp"
+    write_json(tmp, manifest, pretty=True)
+    tmp.replace(out / "manifest.json")  # atomic: the manifest only appears once everything is built
+    return manifest
+
+
+def resolve_manifest(path: str | Path) -> dict[str, Any]:
+    """Load a demo manifest (file or its folder) with every db / annotation path made absolute."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    root = path.parent.resolve()
+    for corpus in manifest["corpora"].values():
+        for key in ("video_db", "subtitle_db"):
+            corpus[key] = str(root / corpus[key])
+    for task in manifest["tasks"].values():
+        for split in ("train", "val"):
+            task[split] = str(root / task[split])
+    manifest["annotations"] = {k: str(root / v) for k, v in manifest["annotations"].items()}
+    return manifest

@@ -1,0 +1,252 @@
+"""Full VCMR / SVMR / VR inference over a video corpus (hero-reference.md §4.2, with the §8.3/§8.20 fixes).
+
+1. Every corpus video is encoded once (batches of ``vcmr_eval_video_batch_size``; with several
+   processes each encodes its share of the batches and all receive the whole corpus), padded to the
+   longest clip.
+2. Queries are encoded and scored in batches of ``vcmr_eval_q_batch_size`` (with ``distributed_eval``
+   the batches are dealt to the ranks; a batch is the same on any number of ranks, so the gathered
+   result equals one process'). Per batch: video scores against the whole corpus in video chunks →
+   VR top-k → start/end probabilities only for each query's top ``max_vcmr_video`` videos (and its
+   ground-truth video for SVMR) → top ``max_before_nms`` spans (``torch.topk``) → NMS → top
+   ``max_after_nms``. Memory is bounded by the batch size and ``SCORE_BUDGET``, never by the number
+   of queries.
+3. NMS is applied identically with and without labels (the reference saved post-NMS val but pre-NMS
+   test predictions).
+
+Queries come from a retrieval query db or from any :class:`data.retrieval_datasets.QuerySource` (e.g.
+the held-out subtitles of ``train_vsm.py``); the options from any :class:`config.schema.MomentEvalOptions`.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from config.schema import MomentEvalOptions
+from data.dbs.corpus import VideoCorpus
+from data.dbs.query_db import QueryDb
+from data.loading.retrieval_datasets import QuerySource, VcmrQueryDataset, VcmrVideoDataset
+from evaluation.moment_decoding import temporal_nms, to_rows, top_spans, top_videos
+from evaluation.tvr_metrics import evaluate
+from model.layers import mask_logits
+from utils.distributed import Distributed
+
+SCORE_BUDGET = 1 << 24  # elements of the largest intermediate tensor of one scoring step (64 MB fp32)
+
+
+@dataclass
+class CorpusEmbeddings:
+    """The encoded candidate videos: frames (V, L, D), mask (V, L), lengths (V,), official ids (V,)."""
+
+    frames: torch.Tensor
+    mask: torch.Tensor
+    lengths: torch.Tensor
+    official: np.ndarray
+
+
+@dataclass
+class DecodeOptions:
+    """The decoding hyper-parameters of a run (reference option names)."""
+
+    q2c_alpha: float = 20.0
+    max_vcmr_video: int = 100
+    min_pred_l: int = 2
+    max_pred_l: int = 16
+    max_before_nms: int = 200
+    max_after_nms: int = 100
+    nms_thd: float = 0.5
+    frame_interval: float = 1.5
+    tasks: Sequence[str] = ("VCMR", "SVMR", "VR")
+
+    @classmethod
+    def from_config(cls, cfg: MomentEvalOptions, frame_interval: float) -> DecodeOptions:
+        return cls(cfg.q2c_alpha, cfg.max_vcmr_video, cfg.min_pred_l, cfg.max_pred_l, cfg.max_before_nms,
+                   cfg.max_after_nms, cfg.nms_thd, frame_interval, tuple(cfg.full_eval_tasks))
+
+
+def _batches(n: int, size: int, dist: Distributed, shard: bool) -> list[list[int]]:
+    """Contiguous batches of ``size``; with ``shard`` this rank's batches (rank, rank + world, …)."""
+    batches = [list(range(i, min(i + size, n))) for i in range(0, n, size)]
+    return batches[dist.rank::dist.world_size] if shard else batches
+
+
+def _loader(dataset: Any, batches: list[list[int]]) -> DataLoader:
+    return DataLoader(dataset, batch_sampler=batches, collate_fn=dataset.collate, num_workers=0)
+
+
+def candidate_videos(corpus: VideoCorpus, db: QueryDb) -> tuple[list[str], dict[str, int]]:
+    """Candidate videos (sorted names) and their official indices: the query db's ``video2idx``
+    restricted to the corpus when present, else the sorted corpus order."""
+    if db.video2idx:
+        names = sorted(v for v in corpus.ids() if v in db.video2idx)
+        if not names:
+            raise ValueError(f"no video of {db.path}/video2idx.json is in the corpus")
+        return names, {v: int(db.video2idx[v]) for v in names}
+    names = sorted(corpus.ids())
+    return names, {v: i for i, v in enumerate(names)}
+
+
+@torch.no_grad()
+def encode_corpus(model: nn.Module, corpus: VideoCorpus, names: list[str], video2idx: dict[str, int],
+                  batch_size: int, dist: Distributed) -> CorpusEmbeddings:
+    """Encode every candidate video once (shared out across ranks, gathered to all)."""
+    dataset = VcmrVideoDataset(corpus, names)
+    mine = []
+    for batch in _loader(dataset, _batches(len(names), batch_size, dist, shard=True)):
+        batch = batch.to(dist.device)
+        frames = model.encode_videos(batch.video).float().cpu()
+        mine.append((batch.video_ids, frames, batch.video.clip_mask.cpu()))
+    parts = [part for rank_parts in dist.all_gather_object(mine) for part in rank_parts]
+    order = {v: i for i, v in enumerate(names)}
+    longest = max(f.shape[1] for _, f, _ in parts)
+    dim = parts[0][1].shape[2]
+    frames = torch.zeros(len(names), longest, dim)
+    mask = torch.zeros(len(names), longest, dtype=torch.bool)
+    for ids, f, m in parts:
+        rows = torch.tensor([order[v] for v in ids])
+        frames[rows, :f.shape[1]] = f
+        mask[rows, :m.shape[1]] = m.bool()
+    official = np.array([video2idx[v] for v in names], dtype=np.int64)
+    return CorpusEmbeddings(frames.to(dist.device), mask.to(dist.device), mask.sum(1), official)
+
+
+class MomentScorer:
+    """Scores encoded queries against an encoded corpus and decodes the three prediction lists."""
+
+    def __init__(self, model: nn.Module, corpus: CorpusEmbeddings, options: DecodeOptions) -> None:
+        self.model, self.corpus, self.opt = model, corpus, options
+        frames = corpus.frames
+        self.flat = frames.reshape(-1, frames.shape[-1])  # (V·L, D), a view: no copy of the corpus
+        # F.normalize(x, eps=1e-5) = x / max(‖x‖, 1e-5): keep the norms, not a normalised corpus copy
+        self.frame_norms = self.flat.norm(dim=-1).clamp_min(1e-5).view(frames.shape[:2])  # (V, L)
+        self._similarity: torch.Tensor | None = None
+
+    def video_scores(self, queries: torch.Tensor) -> torch.Tensor:
+        """(Q, V) max-cosine scores; also keeps the span similarities q'·h of every (query, frame).
+
+        One matmul per video chunk serves both: [normalised queries ; projected queries] · framesᵀ.
+        Chunks bound the temporaries; the kept similarities are (Q, V, L), i.e. they grow with the
+        corpus, never with the number of queries.
+        """
+        mask = self.corpus.mask
+        num_videos, length = mask.shape
+        both = torch.cat([torch.nn.functional.normalize(queries, dim=-1, eps=1e-5),
+                          self.model.span_queries(queries)], 0)  # (2Q, D)
+        q = len(queries)
+        scores = queries.new_empty(q, num_videos)
+        self._similarity = queries.new_empty(q, num_videos, length)
+        chunk = max(1, SCORE_BUDGET // (2 * q * length))
+        for v0 in range(0, num_videos, chunk):
+            v1 = min(v0 + chunk, num_videos)
+            product = (both @ self.flat[v0 * length: v1 * length].t()).view(2 * q, v1 - v0, length)
+            cosine = mask_logits(product[:q] / self.frame_norms[None, v0:v1], mask[None, v0:v1])
+            scores[:, v0:v1] = cosine.max(-1).values
+            self._similarity[:, v0:v1] = product[q:]
+        return scores
+
+    def span_probs(self, queries: torch.Tensor, videos: torch.Tensor, rows: torch.Tensor | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Start / end probabilities (Q, K, L) of each query on its K videos (indices (Q, K)), from
+        the similarities kept by :meth:`video_scores` (``rows``: which of its queries)."""
+        rows = torch.arange(len(videos), device=videos.device) if rows is None else rows
+        similarity = self._similarity[rows[:, None], videos]  # (Q, K, L)
+        st, ed = self.model.span_logits(similarity, self.corpus.mask[videos])
+        return st.float().softmax(-1), ed.float().softmax(-1)
+
+    def decode(self, queries: torch.Tensor, gt_videos: list[int | None]) -> list[dict[str, np.ndarray]]:
+        """Per query: {"VR"|"SVMR"|"VCMR": rows [official vid, st_s, ed_s, score]} best first."""
+        opt, official = self.opt, self.corpus.official
+        n_video = max(opt.max_vcmr_video, opt.max_after_nms)
+        vr_scores, vr_index = top_videos(self.video_scores(queries), opt.q2c_alpha, n_video)
+        out: list[dict[str, np.ndarray]] = [{} for _ in range(len(queries))]
+        length = self.corpus.frames.shape[1]
+        k_vcmr = min(opt.max_vcmr_video, vr_index.shape[1])
+        # the largest per-query temporary is the (K, L, W) band of span scores
+        per_query = max(k_vcmr * length * max(opt.max_pred_l - opt.min_pred_l, 1), 1)
+        step = max(1, SCORE_BUDGET // per_query)  # queries per span-decoding sub-chunk
+        for s in range(0, len(queries), step):
+            sl = slice(s, s + step)
+            if "VCMR" in opt.tasks:
+                videos = vr_index[sl, :k_vcmr]
+                st, ed = self.span_probs(queries[sl], videos,
+                                         torch.arange(s, s + len(videos), device=videos.device))
+                weight = vr_scores[sl, :k_vcmr].float()
+                cand = top_spans(st, ed, self.corpus.lengths[videos], opt.max_before_nms, opt.min_pred_l,
+                                 opt.max_pred_l, video_weight=weight)
+                local_official = official[videos.cpu().numpy()]  # (q, K) official ids
+                for i in range(videos.shape[0]):
+                    rows = to_rows(cand, i, local_official, opt.frame_interval)
+                    out[s + i]["VCMR"] = temporal_nms(rows, opt.nms_thd, opt.max_after_nms)
+        if "VR" in opt.tasks:
+            for i in range(len(queries)):
+                vids = official[vr_index[i, :opt.max_after_nms].cpu().numpy()].astype(np.float64)
+                zeros = np.zeros_like(vids)
+                out[i]["VR"] = np.stack([vids, zeros, zeros, vr_scores[i, :opt.max_after_nms].cpu().numpy()], 1)
+        labelled = [i for i, v in enumerate(gt_videos) if v is not None]
+        if "SVMR" in opt.tasks and labelled:
+            videos = torch.tensor([[gt_videos[i]] for i in labelled], device=queries.device)
+            st, ed = self.span_probs(queries[labelled], videos, torch.tensor(labelled, device=videos.device))
+            cand = top_spans(st, ed, self.corpus.lengths[videos], opt.max_before_nms, opt.min_pred_l,
+                             opt.max_pred_l)
+            for j, i in enumerate(labelled):
+                rows = to_rows(cand, j, official, opt.frame_interval)
+                rows[:, 0] = official[gt_videos[i]]
+                out[i]["SVMR"] = temporal_nms(rows, opt.nms_thd, opt.max_after_nms)
+        return out
+
+
+def _item(desc_id: int, desc: str, rows: np.ndarray) -> dict[str, Any]:
+    predictions = [[int(r[0]), round(float(r[1]), 4), round(float(r[2]), 4), float(r[3])] for r in rows]
+    return {"desc_id": desc_id, "desc": desc, "predictions": predictions}
+
+
+@torch.no_grad()
+def run_vcmr_inference(model: nn.Module, corpus: VideoCorpus, query_db: QueryDb | str | QuerySource,
+                       cfg: MomentEvalOptions, dist: Distributed, log: Callable[[str], None] = lambda _m: None,
+                       ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Predictions (official file content) for every query of ``query_db`` (a retrieval query db, or a
+    :class:`QuerySource`) and, when the queries have labels, the official metrics. Every rank returns
+    the same result."""
+    was_training = model.training
+    model.eval()
+    try:
+        is_db = isinstance(query_db, (QueryDb, str, os.PathLike))
+        queries: QuerySource = VcmrQueryDataset(corpus, query_db) if is_db else query_db
+        db = queries.db
+        if db is not None:
+            names, video2idx = candidate_videos(corpus, db)
+        else:  # no query db: every corpus video, indexed in sorted order
+            names = sorted(corpus.ids())
+            video2idx = {v: i for i, v in enumerate(names)}
+        emb = encode_corpus(model, corpus, names, video2idx, cfg.vcmr_eval_video_batch_size, dist)
+        log(f"encoded {len(names)} videos (longest {emb.frames.shape[1]} frames)")
+        scorer = MomentScorer(model, emb, DecodeOptions.from_config(cfg, corpus.frame_interval))
+        local = {v: i for i, v in enumerate(names)}
+        mine: list[tuple[int, dict[str, np.ndarray]]] = []
+        batches = _batches(len(queries), cfg.vcmr_eval_q_batch_size, dist, shard=cfg.distributed_eval)
+        for batch_indices, batch in zip(batches, _loader(queries, batches)):
+            vectors = model.encode_queries(batch.queries.to(dist.device))
+            decoded = scorer.decode(vectors, [local.get(v) if v is not None else None for v in batch.video_ids])
+            mine.extend(zip(batch_indices, decoded))
+        if cfg.distributed_eval:
+            mine = sorted((pair for part in dist.all_gather_object(mine) for pair in part), key=lambda p: p[0])
+    finally:
+        model.train(was_training)
+    results: dict[str, list] = {task: [] for task in cfg.full_eval_tasks}
+    ground_truth = []
+    for index, decoded in mine:
+        record = queries.record(index)
+        desc_id = int(record["desc_id"])
+        for task, rows in decoded.items():
+            results[task].append(_item(desc_id, str(record.get("desc", "")), rows))
+        ground_truth.append({"desc_id": desc_id, "vid_name": record.get("vid_name"), "ts": record.get("ts"),
+                             "type": record.get("type")})
+    predictions = {"video2idx": video2idx, **results}
+    metrics = evaluate(predictions, ground_truth, by_type=cfg.eval_with_query_type) if queries.has_labels else None
+    return predictions, metrics

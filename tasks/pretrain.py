@@ -1,0 +1,159 @@
+"""Pre-training as a :class:`TrainingJob`: targets → corpora → task datasets → MetaLoader, the
+HeroForPretraining model, the per-task forward and the validation metrics (hero-reference.md §2)."""
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from config.schema import PretrainConfig, TargetConfig
+from data.dbs.corpus import VideoCorpus
+from data.loading.meta_loader import MetaLoader, TaskStream, validation_loader
+from data.loading.pretrain_datasets import FomDataset, MfmDataset, MlmDataset, VsmDataset
+from model.heads.retrieval import identity_gather
+from model.inputs import MffrBatch, MfmNceBatch
+from model.pretrain import HeroForPretraining
+from tasks.loss_schedule import retrieval_weights
+from tasks.setup import SetupError, build_model_config, describe, initialise_weights, model_config_dict
+from utils.distributed import Distributed
+from utils.trainer import TrainingJob, unwrap
+
+VAL_FRACTION = 0.05  # held out (by a hash of the video id) when a split names no val_idx file
+
+
+def _read_ids(path: str, what: str) -> list[str]:
+    try:
+        ids = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise SetupError(f"{what}: file not found: {path}") from None
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise SetupError(f"{what}: {path} must hold a JSON list of video ids")
+    return ids
+
+
+def _split_ids(corpus: VideoCorpus, target: TargetConfig, split) -> tuple[list[str], list[str]]:
+    where = f"target {target.name} split {split.name}"
+    if split.train_idx:
+        train = _read_ids(split.train_idx, f"{where} train_idx")
+        val = _read_ids(split.val_idx, f"{where} val_idx") if split.val_idx else []
+    else:
+        held_out = {v for v in corpus.ids() if zlib.crc32(v.encode()) % 1000 < VAL_FRACTION * 1000}
+        train = [v for v in corpus.ids() if v not in held_out]
+        val = sorted(held_out)
+    missing = [v for v in train + val if v not in corpus]
+    if missing:
+        raise SetupError(f"{where}: {len(missing)} video ids have no subtitles+features, e.g. {missing[0]!r}")
+    return train, val
+
+
+def _datasets(task: str, corpus: VideoCorpus, ids: list[str], cfg: PretrainConfig, seed: int, queries: int):
+    if task == "mlm":
+        return MlmDataset(corpus, ids, cfg.mask_prob, seed)
+    if task in ("mfm-nce", "mffr"):
+        return MfmDataset(corpus, ids, cfg.mask_prob, seed,
+                          batch_type=MfmNceBatch if task == "mfm-nce" else MffrBatch)
+    if task == "fom":
+        return FomDataset(corpus, ids, cfg.mask_prob, seed)
+    return VsmDataset(corpus, ids, queries, seed)
+
+
+def _resolve(root: str, path: str) -> str:
+    return str(Path(root) / path) if root and not Path(path).is_absolute() else path
+
+
+def build_pretrain_job(cfg: PretrainConfig, dist: Distributed, log: Callable[[str], None]) -> TrainingJob:
+    """Everything pre-training needs, validated before the first step."""
+    streams: dict[str, TaskStream] = {}
+    ratios: dict[str, int] = {}
+    val_sets: dict[str, Any] = {}
+    feature_dims, vocab_sizes = set(), set()
+    targets_ratio = cfg.targets_ratio or [1] * len(cfg.targets)
+    for target, target_ratio in zip(cfg.targets, targets_ratio):
+        sub_db, video_db = _resolve(cfg.txt_db, target.sub_txt_db), _resolve(cfg.img_db, target.vfeat_db)
+        for path, what in ((sub_db, "sub_txt_db"), (video_db, "vfeat_db")):
+            if not Path(path).is_dir():
+                raise SetupError(f"target {target.name}: {what} not found: {path}")
+        corpus = VideoCorpus(sub_db, video_db, cfg.max_clip_len, cfg.sub_ctx_len, cfg.max_txt_len)
+        feature_dims.add(corpus.feature_dim)
+        vocab_sizes.add(corpus.token_ids.vocab_size)
+        for split in target.splits:
+            train_ids, val_ids = _split_ids(corpus, target, split)
+            for task, ratio in zip(split.tasks, split.ratio or [1] * len(split.tasks)):
+                name = f"{task}_{target.name}_{split.name}"  # reference loader names
+                dataset = _datasets(task, corpus, train_ids, cfg, cfg.seed, cfg.query_per_video)
+                streams[name] = TaskStream(dataset, cfg.train_batch_size, rank=dist.rank,
+                                           world_size=dist.world_size, seed=cfg.seed,
+                                           num_workers=cfg.n_workers, pin_memory=cfg.pin_mem)
+                ratios[name] = target_ratio * ratio
+                if val_ids:
+                    val_sets[name] = _datasets(task, corpus, val_ids, cfg, cfg.seed + 1, cfg.vsm_val_queries)
+    model_config = build_model_config(cfg, feature_dims.pop() if len(feature_dims) == 1 else None,
+                                      max(vocab_sizes))
+    if len(feature_dims) > 1:
+        raise SetupError(f"targets have different feature sizes {sorted(feature_dims)}")
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    model = HeroForPretraining(model_config, vsm_loss=cfg.retrieval_loss(), gather=dist.all_gather_with_grad)
+    initialise_weights(model, cfg, log)
+    model.to(dist.device)
+    log(describe(model, model_config) + f"; tasks {ratios}")
+    return TrainingJob(
+        model=model, model_config=model_config_dict(model_config),
+        batches=MetaLoader(streams, ratios, cfg.gradient_accumulation_steps, cfg.seed),
+        forward=lambda m, task, batch, step: m(batch, retrieval_weights(step, cfg, cfg.seed)),
+        scalars=training_scalars,
+        validate=lambda m, step: validate_pretraining(m, val_sets, cfg, dist))
+
+
+def training_scalars(task: str, output: Any) -> dict[str, float]:
+    values = {"loss": output.loss.item()}
+    if task.startswith("vsm"):
+        values.update(span=output.loss_span.item(), neg_ctx=output.loss_neg_ctx.item(),
+                      neg_q=output.loss_neg_q.item())
+    return values
+
+
+@torch.no_grad()
+def validate_pretraining(model: nn.Module, datasets: dict[str, Any], cfg: PretrainConfig,
+                         dist: Distributed) -> dict[str, dict[str, float]]:
+    """Per task: MLM / MFM-NCE / FOM accuracy, MFFR loss, VSM R@1 within each validation batch."""
+    net = unwrap(model)
+    net.eval()
+    previous_gather, net.gather = net.gather, identity_gather  # ranks may hold different batch counts
+    results = {}
+    try:
+        for name, dataset in sorted(datasets.items()):
+            sums = torch.zeros(3, dtype=torch.float64)  # loss·n, hits, n
+            for batch in validation_loader(dataset, cfg.val_batch_size, rank=dist.rank,
+                                           world_size=dist.world_size):
+                out = net(batch.to(dist.device))
+                sums += torch.tensor(_batch_sums(name, batch, out), dtype=torch.float64)
+            loss_sum, hits, count = dist.all_reduce_sum(sums).tolist()
+            metric = {"mlm": "acc", "mfm-nce": "acc", "fom": "acc", "vsm": "r1"}.get(name.split("_")[0])
+            results[name] = {"loss": loss_sum / max(count, 1)}
+            if metric:
+                results[name][metric] = hits / max(count, 1)
+    finally:
+        net.gather = previous_gather
+        net.train()
+    return results
+
+
+def _batch_sums(name: str, batch: Any, out: Any) -> tuple[float, float, float]:
+    task = name.split("_")[0]
+    if task == "mlm":
+        return (float(out.token_losses.sum()), float((out.scores.argmax(-1) == batch.labels).sum()),
+                len(batch.labels))
+    if task == "mfm-nce":
+        return float(out.frame_losses.sum()), float(out.accuracy_hits.sum()), len(out.frame_losses)
+    if task == "mffr":
+        return float(out.loss) * len(out.predictions), 0.0, len(out.predictions)
+    if task == "fom":
+        return float(out.loss) * len(out.hits), float(out.hits.sum()), len(out.hits)
+    own = batch.query_video_index.to(out.q2video_scores.device)
+    hits = (out.q2video_scores.argmax(-1) == own).sum()
+    return float(out.loss) * len(own), float(hits), len(own)

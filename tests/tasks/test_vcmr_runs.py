@@ -1,0 +1,76 @@
+"""train_vcmr.py / inf_vcmr.py as a user runs them (real processes, demo corpus, tiny model)."""
+import json
+
+import pytest
+
+from evaluation.tvr_metrics import load_predictions
+from tests.helpers_runs import ROOT, TINY_MODEL, read_losses, run_script
+
+
+def tiny_vcmr_config(tmp, demo, **overrides):
+    model = tmp / "tiny_model.json"
+    model.write_text(json.dumps(TINY_MODEL))
+    base = json.loads((ROOT / "config/train-tvr-demo.json").read_text())
+    base.update(model_config=str(model), checkpoint=None, demo_corpus=str(demo),
+                sub_txt_db=str(demo / "txt_db/tv_subtitles.db"), vfeat_db=str(demo / "video_db/tv"),
+                train_query_txt_db=str(demo / "txt_db/tvr_train.db"),
+                val_query_txt_db=str(demo / "txt_db/tvr_val.db"), output_dir=str(tmp / "run"),
+                num_train_steps=2, valid_steps=2, save_steps=2, log_steps=1, warmup_steps=1, n_workers=0,
+                train_batch_size=4, vcmr_eval_video_batch_size=64, vcmr_eval_batch_size=32,
+                hard_negtiave_start_step=[2], hard_pool_size=[2])
+    base.update(overrides)
+    path = tmp / "vcmr.json"
+    path.write_text(json.dumps(base))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(demo_dir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("vcmr")
+    config = tiny_vcmr_config(tmp, demo_dir)
+    result = run_script(["train_vcmr.py", "--config", str(config)])
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return tmp, config
+
+
+def test_training_validates_and_keeps_the_best_model(trained):
+    tmp, _ = trained
+    run = tmp / "run"
+    assert [row["step"] for row in read_losses(run)] == [1, 2]
+    assert (run / "ckpt" / "model_best.pt").is_file()
+    assert load_predictions(run / "results" / "val_results_2.json")["VCMR"]
+
+
+def test_inference_writes_official_predictions_and_metrics(trained):
+    tmp, config = trained
+    result = run_script(["inf_vcmr.py", "--config", str(config), "--checkpoint",
+                         str(tmp / "run/ckpt/model_best.pt"), "--split", "val", "--output_dir", str(tmp / "single")])
+    assert result.returncode == 0, result.stderr[-2000:]
+    preds = load_predictions(tmp / "single/results_val/predictions.json")
+    assert len(preds["VCMR"]) == len(preds["SVMR"]) == len(preds["VR"]) == 197
+    assert all(len(item["predictions"]) <= 100 for item in preds["VCMR"])
+    metrics = json.loads((tmp / "single/results_val/metrics.json").read_text())
+    assert set(metrics["VCMR"]) == {f"{iou}-r{k}" for iou in (0.5, 0.7) for k in (1, 5, 10, 100)}
+    assert set(metrics["by_type"]) <= {"v", "t", "vt"} and metrics["by_type"]
+
+
+def test_two_process_inference_equals_one_process(trained):
+    tmp, config = trained
+    single = tmp / "single/results_val/predictions.json"
+    if not single.is_file():
+        pytest.skip("needs test_inference_writes_official_predictions_and_metrics")
+    result = run_script(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "inf_vcmr.py",
+                         "--config", str(config), "--checkpoint", str(tmp / "run/ckpt/model_best.pt"),
+                         "--split", "val", "--output_dir", str(tmp / "dist"), "--distributed_eval", "true"])
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert json.loads((tmp / "dist/results_val/predictions.json").read_text()) == json.loads(single.read_text())
+    assert (json.loads((tmp / "dist/results_val/metrics.json").read_text())
+            == json.loads((tmp / "single/results_val/metrics.json").read_text()))
+
+
+def test_errors_are_one_line(trained):
+    tmp, config = trained
+    result = run_script(["inf_vcmr.py", "--config", str(config), "--split", "test_public",
+                         "--output_dir", str(tmp / "x")])
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1 and "test_query_txt_db" in lines[0]
