@@ -10,7 +10,7 @@ from typing import Any
 from tasks.demo import ensure_demo_corpus
 from tasks.setup import SetupError, seed_for_rank
 from utils.checkpointer import ResumeError, seed_everything
-from utils.distributed import Distributed, distributed_session
+from utils.distributed import Distributed, distributed_session, leave_session
 from utils.trainer import Trainer, TrainingJob
 
 Log = Callable[[str], None]
@@ -30,7 +30,7 @@ def run_session(cfg: Any, action: Callable[[Distributed, Log], None]) -> int:
             action(dist, log)
         except (SetupError, ResumeError, ValueError) as error:
             sys.exit(f"error: {error}")
-    return 0
+    return leave_session(dist, 0)  # a multi-process run ends here (exit 0), see leave_session
 
 
 def training(cfg: Any, build_job: Callable[[Any, Distributed, Log], TrainingJob],

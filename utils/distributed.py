@@ -8,12 +8,15 @@ one process on the combined batch.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime
 import os
+import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from torch import nn
@@ -200,13 +203,50 @@ def _device_for(local_rank: int) -> torch.device:
 
 @contextlib.contextmanager
 def distributed_session(backend: str = "auto") -> Iterator[Distributed]:
-    """``with distributed_session() as dist:`` — shuts the backend down on every exit path."""
+    """``with distributed_session() as dist:`` — shuts the backend down on every exit path.
+
+    A multi-process run must then end with :func:`leave_session` (see there for why).
+    """
     dist = init_distributed(backend)
     try:
         yield dist
         # Normal exit: wait for every rank before tearing down, so no rank destroys its process group
-        # while a peer is still working (gloo then aborts with "terminate called without an active
-        # exception"). Not on error paths: a failed peer would never arrive.
+        # while a peer is still working. Not on error paths: a failed peer would never arrive.
         dist.barrier()
     finally:
         dist.shutdown()
+
+
+def leave_session(dist: Distributed, code: int = 0) -> int:
+    """The last call of a process that ran a distributed session: returns ``code`` for a single process,
+    and ends a multi-process one with :func:`exit_without_finalization`."""
+    if dist.world_size > 1:
+        exit_without_finalization(code)
+    return code
+
+
+def exit_without_finalization(code: int = 0) -> NoReturn:
+    """Finish the process's work, then leave without CPython's interpreter finalization.
+
+    Why (torch 2.13.0, CPython 3.11, gloo): ``destroy_process_group()`` does not stop gloo's worker
+    threads once DDP has been built (torch keeps ~10 references to the process group), so they outlive
+    the script. A worker that finishes a collective destroys its ``AsyncWork``, whose captured
+    ``ThreadLocalState`` holds a Python object; the decref takes the GIL. If the main thread has already
+    entered ``Py_FinalizeEx`` by then (it returns from ``wait()`` before the worker drops the work),
+    CPython 3.11 ends that thread with ``pthread_exit``, whose forced unwind crosses a ``noexcept``
+    destructor: ``std::terminate`` — "terminate called without an active exception", SIGABRT, and the
+    launcher marks a finished run as failed (seen in core dumps: ``take_gil → PyThread_exit_thread`` under
+    ``ProcessGroupGloo::runLoop → ~AsyncWork → ~ThreadLocalState``). No Python code can join those
+    threads, so the process does every part of a normal exit that matters — non-daemon threads joined,
+    ``atexit`` handlers run (multiprocessing reaps DataLoader workers, logging flushes), stdio flushed —
+    and then skips only the finalization in which the abort happens.
+    """
+    main = threading.main_thread()
+    for thread in threading.enumerate():
+        if thread is not main and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)

@@ -30,6 +30,7 @@ class BatchStream(Protocol):
     def __iter__(self) -> Iterator[tuple[str, Any]]: ...
     def state_dict(self) -> dict: ...
     def load_state_dict(self, state: dict) -> None: ...
+    def close(self) -> None: ...  # release loader workers
 
 
 @dataclass
@@ -101,6 +102,7 @@ class Trainer:
             if self.skipped_steps:
                 self.logger.info(f"{self.skipped_steps} update(s) skipped for non-finite losses")
         finally:
+            self.job.batches.close()  # loader worker processes end with the run, not at interpreter exit
             self.logger.close()
 
     def train_step(self, task: str, micro_batches: list[Any]) -> dict[str, float]:

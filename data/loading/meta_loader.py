@@ -153,6 +153,11 @@ class MetaLoader:
         self.micro_step += 1
         return task, batch
 
+    def close(self) -> None:
+        """Release every stream's loader workers (the run is over, or pauses for long)."""
+        for stream in self.streams.values():
+            stream.close()
+
     def state_dict(self) -> dict[str, Any]:
         """Micro-step counter and every stream's position."""
         return {"micro_step": self.micro_step, "seed": self.seed, "accum_steps": self.accum_steps,

@@ -74,6 +74,7 @@ def test_bf16_losses_track_fp32(reference_run, demo_dir, tmp_path):
         assert abs(fp32[step][1] - bf16[step][1]) <= 0.05 * abs(fp32[step][1]) + 0.05, step
 
 
+@pytest.mark.multiprocess
 @pytest.mark.parametrize("launcher", ["torchrun", "horovodrun"])
 def test_two_process_pretraining(launcher, demo_dir, tmp_path):
     config = tiny_pretrain_config(tmp_path, demo_dir, num_train_steps=4, save_steps=2, valid_steps=4)

@@ -86,6 +86,7 @@ def test_eval_only_writes_predictions_spans_and_metrics(trained, demo_dir):
     assert f"accuracy {100 * expected:.2f} %" in result.stdout
 
 
+@pytest.mark.multiprocess
 def test_two_process_eval_equals_one_process(trained):
     tmp, config, _ = trained
     checkpoint = str(tmp / "run/ckpt/model_best.pt")

@@ -86,6 +86,7 @@ def test_eval_only_writes_predictions_and_metrics(trained, heldout):
     assert not list((tmp / "eval").glob("ckpt"))  # no training happened
 
 
+@pytest.mark.multiprocess
 def test_two_process_training_with_dropped_span_loss(tmp_path, demo_dir):
     """DDP: a step whose span loss is dropped (drop_svmr_prob) leaves the span head without gradients."""
     config = tiny_vsm_config(tmp_path, demo_dir, valid_steps=100, drop_svmr_prob=0.8)  # seed 77: drops step 1

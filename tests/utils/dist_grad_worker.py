@@ -13,7 +13,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from tests.utils.grad_batches import NUM_CLIPS, batches_for, build_model  # noqa: E402
-from utils.distributed import distributed_session  # noqa: E402
+from utils.distributed import distributed_session, leave_session  # noqa: E402
 
 
 def main() -> None:
@@ -36,6 +36,7 @@ def main() -> None:
             grads[name + "_loss"] = dist.all_reduce_sum(output.loss.detach()) / dist.world_size
         if dist.is_main:
             torch.save(grads, args.out)
+    leave_session(dist)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ def run(cmd, tmp_path):
     return torch.load(tmp_path / "grads.pt", weights_only=True)
 
 
+@pytest.mark.multiprocess
 def test_torchrun_two_processes_equal_one_process(tmp_path):
     out = tmp_path / "grads.pt"
     grads = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -51,6 +52,7 @@ def test_torchrun_two_processes_equal_one_process(tmp_path):
     compare(grads, single_process_grads())
 
 
+@pytest.mark.multiprocess
 def test_horovodrun_two_processes_equal_one_process(tmp_path):
     horovodrun = find_horovodrun()
     if horovodrun is None:

@@ -25,6 +25,9 @@ class ListStream:
     def state_dict(self):
         return {"position": self.position}
 
+    def close(self):
+        pass
+
     def load_state_dict(self, state):
         self.position = state["position"]
 
