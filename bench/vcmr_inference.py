@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Throughput and peak memory of VCMR corpus scoring + decoding (utils/vcmr_inference.MomentScorer).
+"""Throughput and peak memory of VCMR corpus scoring + decoding (evaluation/vcmr_inference.MomentScorer).
 
 Timed: for each batch of 80 query vectors, video scores against the whole corpus (max-cosine, video
 chunks), VR top-k, start/end probabilities on each query's top 100 videos + its GT video, top-200

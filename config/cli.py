@@ -24,7 +24,7 @@ import typing
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn, TypeVar
 
-from .loader import _MAX_DEPTH, ConfigError, _load, _plain, _schema, _section_class, _type_name
+from .loader import MAX_DEPTH, ConfigError, load_with_flags, plain_value, schema_of, section_class, type_name
 
 __all__ = ["describe_options", "exit_on_config_error", "parse_cli"]
 
@@ -57,7 +57,7 @@ def _attribute_docs(cls: type) -> dict[str, str]:
 
 def _show_default(value: Any) -> str:
     try:
-        text = json.dumps(_plain(value, ""), separators=(", ", ": "))
+        text = json.dumps(plain_value(value, ""), separators=(", ", ": "))
     except TypeError:
         text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -70,7 +70,7 @@ def _describe(cls: type, prefix: str, base: Any, flag: str, depth: int, lines: l
     wrap = textwrap.TextWrapper(
         width=88, initial_indent=indent + " " * 6, subsequent_indent=indent + " " * 6
     )
-    for spec in _schema(cls).fields:
+    for spec in schema_of(cls).fields:
         full = prefix + spec.name
         if base is not None:
             default: Any = getattr(base, spec.name)
@@ -78,16 +78,16 @@ def _describe(cls: type, prefix: str, base: Any, flag: str, depth: int, lines: l
             default = spec.default()
         shown = "(required)" if default is dataclasses.MISSING else f"= {_show_default(default)}"
         help_text = str(spec.field.metadata.get("help") or docs.get(spec.name, ""))
-        section = _section_class(spec.type)
-        if section is not None and depth < _MAX_DEPTH:
+        section = section_class(spec.type)
+        if section is not None and depth < MAX_DEPTH:
             # A section: list its options instead of its (long) JSON default.
-            lines.append(f"{indent}{flag}{full}  {_type_name(spec.type)} section:")
+            lines.append(f"{indent}{flag}{full}  {type_name(spec.type)} section:")
         else:
-            lines.append(f"{indent}{flag}{full}  {_type_name(spec.type)} {shown}")
+            lines.append(f"{indent}{flag}{full}  {type_name(spec.type)} {shown}")
         lines.extend(wrap.wrap(help_text))
         if spec.aliases:
             lines.extend(wrap.wrap(f"also accepted as: {', '.join(spec.aliases)}"))
-        if section is not None and depth < _MAX_DEPTH:
+        if section is not None and depth < MAX_DEPTH:
             child_base = default if isinstance(default, section) else None
             _describe(section, full + ".", child_base, flag, depth + 1, lines)
             continue
@@ -95,8 +95,8 @@ def _describe(cls: type, prefix: str, base: Any, flag: str, depth: int, lines: l
         elem = args[0] if origin in (list, tuple) and args else None
         if origin is dict and len(args) == 2:
             elem = args[1]
-        elem_cls = _section_class(elem) if elem is not None else None
-        if elem_cls is not None and depth < _MAX_DEPTH:
+        elem_cls = section_class(elem) if elem is not None else None
+        if elem_cls is not None and depth < MAX_DEPTH:
             item = f"{full}[i]." if origin is not dict else f"{full}.<key>."
             _describe(elem_cls, item, None, "", depth + 1, lines)
 
@@ -172,7 +172,7 @@ def parse_cli(
     # Script flags join the "did you mean" candidates for a mistyped `--eval_only`.
     # argparse has no public accessor for its actions; `_actions` is stable since 2.7.
     flags = [s.lstrip("-") for a in parser._actions for s in a.option_strings]
-    cfg = _load(schema, args.config, overrides, flags)
+    cfg = load_with_flags(schema, args.config, overrides, flags)
     args.config_overrides = list(overrides)
     return cfg, args
 

@@ -55,7 +55,7 @@ _NULL_WORDS = frozenset({"null", "none"})
 _SCALAR_TYPES = (int, float, str, bool)
 # Nesting limit for walking schemas; guards the help/suggestion walkers against
 # self-referential schemas.
-_MAX_DEPTH = 12
+MAX_DEPTH = 12
 
 
 class ConfigError(ValueError):
@@ -125,7 +125,7 @@ class _Schema:
 
 
 @functools.cache
-def _schema(cls: type) -> _Schema:
+def schema_of(cls: type) -> _Schema:
     if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
         raise TypeError(f"config schema must be a dataclass type, got {cls!r}")
     try:
@@ -154,7 +154,7 @@ def _is_union(tp: Any) -> bool:
     return typing.get_origin(tp) in (Union, types.UnionType)
 
 
-def _section_class(tp: Any) -> type | None:
+def section_class(tp: Any) -> type | None:
     """The dataclass behind ``tp`` or ``tp | None``, else None."""
     if _is_union(tp):
         members = [a for a in typing.get_args(tp) if a is not _NONE_TYPE]
@@ -164,7 +164,7 @@ def _section_class(tp: Any) -> type | None:
     return tp if isinstance(tp, type) and dataclasses.is_dataclass(tp) else None
 
 
-def _type_name(tp: Any) -> str:
+def type_name(tp: Any) -> str:
     """Human-readable type for messages and --help (``list[int]``, ``float | None``)."""
     if tp is Any:
         return "any"
@@ -172,13 +172,13 @@ def _type_name(tp: Any) -> str:
         return "None"
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if _is_union(tp):
-        return " | ".join(_type_name(a) for a in args)
+        return " | ".join(type_name(a) for a in args)
     if origin is Literal:
         return " | ".join(repr(a) for a in args)
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-        return f"tuple[{_type_name(args[0])}, ...]"
+        return f"tuple[{type_name(args[0])}, ...]"
     if origin in (list, tuple, dict):
-        return f"{origin.__name__}[{', '.join(_type_name(a) for a in args)}]"
+        return f"{origin.__name__}[{', '.join(type_name(a) for a in args)}]"
     return getattr(tp, "__name__", repr(tp))
 
 
@@ -252,7 +252,7 @@ def _convert(value: Any, tp: Any, path: str, base: Any = None) -> Any:
                 # a __post_init__ rule); only a plain type mismatch names the union.
                 if len(members) == 1 and not (problem.wrong_type and problem.path == path):
                     raise
-        raise _mismatch(path, _type_name(tp), value)
+        raise _mismatch(path, type_name(tp), value)
 
     if tp is _NONE_TYPE:
         if value is None:
@@ -286,18 +286,18 @@ def _convert(value: Any, tp: Any, path: str, base: Any = None) -> Any:
     if tp is list or origin is list:
         elem = args[0] if args else Any
         if not isinstance(value, (list, tuple)):
-            raise _mismatch(path, f"a list ({_type_name(tp)})", value)
+            raise _mismatch(path, f"a list ({type_name(tp)})", value)
         return [_convert(v, elem, f"{path}[{i}]") for i, v in enumerate(value)]
 
     if tp is tuple or origin is tuple:
         if not isinstance(value, (list, tuple)):
-            raise _mismatch(path, f"a list ({_type_name(tp)})", value)
+            raise _mismatch(path, f"a list ({type_name(tp)})", value)
         if not args or (len(args) == 2 and args[1] is Ellipsis):
             elem = args[0] if args else Any
             return tuple(_convert(v, elem, f"{path}[{i}]") for i, v in enumerate(value))
         if len(value) != len(args):
             raise _Problem(
-                f"option '{path}' must have {len(args)} items ({_type_name(tp)}), "
+                f"option '{path}' must have {len(args)} items ({type_name(tp)}), "
                 f"got {len(value)}",
                 path,
             )
@@ -308,7 +308,7 @@ def _convert(value: Any, tp: Any, path: str, base: Any = None) -> Any:
         if key_type not in (str, Any):
             raise TypeError(f"option '{path}': only dict[str, ...] is supported, got {tp!r}")
         if not isinstance(value, Mapping):
-            raise _mismatch(path, f"a JSON object ({_type_name(tp)})", value)
+            raise _mismatch(path, f"a JSON object ({type_name(tp)})", value)
         out = {}
         for key, item in value.items():
             if not isinstance(key, str):
@@ -340,7 +340,7 @@ def _unknown_option(schema: _Schema, key: Any, path: str) -> _Problem:
 
 def _build(cls: type, data: Mapping[str, Any], path: str, base: Any) -> Any:
     """Build dataclass ``cls`` from mapping ``data``; missing keys come from ``base``."""
-    schema = _schema(cls)
+    schema = schema_of(cls)
     used_key: dict[str, str] = {}  # real name -> key actually written in the data
     for key in data:
         spec = schema.by_key.get(key) if isinstance(key, str) else None
@@ -360,7 +360,7 @@ def _build(cls: type, data: Mapping[str, Any], path: str, base: Any) -> Any:
         sub_path = _join(path, spec.name)
         if spec.name in used_key:
             child_base = None
-            if _section_class(spec.type) is not None:
+            if section_class(spec.type) is not None:
                 child_base = getattr(base, spec.name) if base is not None else spec.default()
             value = data[used_key[spec.name]]
             kwargs[spec.name] = _convert(value, spec.type, sub_path, child_base)
@@ -393,7 +393,7 @@ def from_dict(schema: type[T], data: Mapping[str, Any], source: str = "<dict>") 
         ConfigError: Unknown or missing option, wrong type, alias conflict, or a
             ``ValueError`` from a schema's ``__post_init__``.
     """
-    _schema(schema)  # fail on a bad schema with TypeError before looking at data
+    schema_of(schema)  # fail on a bad schema with TypeError before looking at data
     if not isinstance(data, Mapping):
         raise ConfigError(f"{source}: config must be a JSON object, got {_show_value(data)}")
     try:
@@ -407,25 +407,31 @@ def from_dict(schema: type[T], data: Mapping[str, Any], source: str = "<dict>") 
 # --------------------------------------------------------------------------------------
 
 
-def _plain(value: Any, path: str) -> Any:
+def plain_value(value: Any, path: str) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
-            f.name: _plain(getattr(value, f.name), _join(path, f.name))
+            f.name: plain_value(getattr(value, f.name), _join(path, f.name))
             for f in dataclasses.fields(value)
             if f.init
         }
     if isinstance(value, (list, tuple)):
-        return [_plain(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [plain_value(v, f"{path}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, Mapping):
         out = {}
         for key, item in value.items():
             if not isinstance(key, str):
                 raise TypeError(f"option '{path}': JSON object keys must be str, got {key!r}")
-            out[key] = _plain(item, _join(path, key))
+            out[key] = plain_value(item, _join(path, key))
         return out
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     raise TypeError(f"option '{path}': {type(value).__name__} is not JSON-serialisable")
+
+
+def section(cfg: Any, cls: type[T]) -> T:
+    """The part of a flat run config that one component uses, as that component's own dataclass
+    (``section(cfg, WeightOptions)``): every field of ``cls`` is read from ``cfg`` by name."""
+    return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)})
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -442,7 +448,7 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     """
     if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
         raise TypeError(f"to_dict expects a dataclass instance, got {type(cfg).__name__}")
-    return _plain(cfg, "")
+    return plain_value(cfg, "")
 
 
 def save_config(cfg: Any, path: str | os.PathLike[str]) -> None:
@@ -530,13 +536,13 @@ def _read_json(path: str) -> dict[str, Any]:
 def _option_names(cls: type, prefix: str = "", depth: int = 0) -> dict[str, str]:
     """Every dotted key (real names and aliases) of ``cls`` -> its real dotted name."""
     names: dict[str, str] = {}
-    for spec in _schema(cls).fields:
+    for spec in schema_of(cls).fields:
         full = prefix + spec.name
         names[full] = full
         for alias in spec.aliases:
             names[prefix + alias] = full
-        inner = _section_class(spec.type)
-        if inner is not None and depth < _MAX_DEPTH:
+        inner = section_class(spec.type)
+        if inner is not None and depth < MAX_DEPTH:
             names.update(_option_names(inner, full + ".", depth + 1))
     return names
 
@@ -570,7 +576,7 @@ def _parse_text(text: str, tp: Any) -> Any:
                 return _parse_text(text, member)
             except _Problem:
                 continue
-        raise _Problem(f"must be {_type_name(tp)}, got {text!r}", "")
+        raise _Problem(f"must be {type_name(tp)}, got {text!r}", "")
     try:
         if tp is str:
             return text
@@ -600,7 +606,7 @@ def _parse_text(text: str, tp: Any) -> Any:
                 f"must be one of {', '.join(repr(a) for a in args)}, got {text!r}", ""
             )
     except ValueError:
-        raise _Problem(f"must be {_type_name(tp)}, got {text!r}", "") from None
+        raise _Problem(f"must be {type_name(tp)}, got {text!r}", "") from None
 
     if tp in (list, tuple) or origin in (list, tuple):
         if text.strip().startswith("["):
@@ -627,12 +633,12 @@ def _parse_text(text: str, tp: Any) -> Any:
                 except _Problem as problem:
                     raise _Problem(f"item {i}: {problem}", "") from None
             return values
-        raise _Problem(f"must be a JSON list ({_type_name(tp)}), got {text!r}", "")
+        raise _Problem(f"must be a JSON list ({type_name(tp)}), got {text!r}", "")
 
-    if tp is dict or origin is dict or _section_class(tp) is not None:
+    if tp is dict or origin is dict or section_class(tp) is not None:
         value = _parse_json(text, "a JSON object")
         if not isinstance(value, dict):
-            raise _Problem(f"must be a JSON object ({_type_name(tp)}), got {text!r}", "")
+            raise _Problem(f"must be a JSON object ({type_name(tp)}), got {text!r}", "")
         return value
     raise TypeError(f"unsupported config field type {tp!r}")
 
@@ -703,15 +709,15 @@ def _apply_override(
     segments = key.split(".")
     for depth, segment in enumerate(segments):
         last = depth == len(segments) - 1
-        section = _section_class(tp)
+        section = section_class(tp)
         if section is not None:
-            spec = _schema(section).lookup(segment)
+            spec = schema_of(section).lookup(segment)
             if spec is None:
                 candidates = [*_option_names(schema), *extra_names]
                 match = closest_key(key, candidates)
                 if match is None:
                     # Fall back to the siblings: `--optim.lr_x` -> `--optim.lr`.
-                    sibling = _schema(section).suggest(segment)
+                    sibling = schema_of(section).suggest(segment)
                     match = _join(real_path, sibling) if sibling else None
                 else:
                     match = _option_names(schema).get(match, match)
@@ -723,12 +729,12 @@ def _apply_override(
             for name in (spec.name, *spec.aliases):
                 if name in container:
                     previous = container.pop(name)
-            base = spec.default() if _section_class(spec.type) is not None else None
+            base = spec.default() if section_class(spec.type) is not None else None
             if previous is None and not last and _dict_value_type(spec.type) is not None:
                 # `--tasks.mlm.weight 2` edits one entry of a dict option; keep the
                 # other entries of its declared default rather than dropping them.
                 default = spec.default()
-                previous = _plain(default, real_path) if isinstance(default, Mapping) else None
+                previous = plain_value(default, real_path) if isinstance(default, Mapping) else None
             tp = spec.type
             name = spec.name
         elif tp is Any or _dict_value_type(tp) is not None:
@@ -739,7 +745,7 @@ def _apply_override(
             name = segment
         else:
             raise ConfigError(
-                f"--{key}: option '{real_path}' is {_type_name(tp)} and has no "
+                f"--{key}: option '{real_path}' is {type_name(tp)} and has no "
                 f"sub-option '{segment}'"
             )
         if last:
@@ -779,16 +785,16 @@ def load_config(
     Raises:
         ConfigError: Unreadable or invalid file, bad override, or invalid config.
     """
-    return _load(schema, path, overrides, ())
+    return load_with_flags(schema, path, overrides, ())
 
 
-def _load(
+def load_with_flags(
     schema: type[T],
     path: str | os.PathLike[str] | None,
     overrides: Sequence[str],
     extra_names: Sequence[str],
 ) -> T:
-    _schema(schema)
+    schema_of(schema)
     if path is None:
         data: dict[str, Any] = {}
         source = "command-line overrides" if overrides else "defaults"

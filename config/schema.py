@@ -9,7 +9,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from model.heads.retrieval import RetrievalLossConfig
+
+@dataclass
+class WeightOptions:
+    """Where a model's architecture and starting weights come from (a section of every run config)."""
+
+    model_config: str = "config/hero_finetune.json"
+    checkpoint: str | None = None
+    text_init: str | None = None
+    skip_layer_loading: bool = False
+
+
+@dataclass
+class ClipOptions:
+    """How clips are cut and tokenised at run time (a section of every run config)."""
+
+    max_clip_len: int = 100
+    max_txt_len: int = 60
+    sub_ctx_len: int = 0
+    vfeat_interval: float = 1.5
 
 
 @dataclass
@@ -82,14 +100,6 @@ class RetrievalOptions:
         "help": "step enabling each hard-negative stage (-1 = never)"})
     train_span_start_step: int = field(default=-1, metadata={
         "help": "step from which the span loss is on (-1 = never)"})
-
-    def retrieval_loss(self) -> RetrievalLossConfig:
-        """The static part of the loss; the trainer's schedule sets the per-step weights."""
-        return RetrievalLossConfig(
-            lw_st_ed=self.lw_st_ed, lw_neg_ctx=self.lw_neg_ctx, lw_neg_q=self.lw_neg_q,
-            ranking_loss_type=self.ranking_loss_type, margin=self.margin, use_all_neg=self.use_all_neg,
-            hard_pool_size=self.hard_pool_size[0] if self.hard_pool_size else 20,
-            hard_neg_weight=self.hard_neg_weights[0] if self.hard_neg_weights else 10.0)
 
     def check_schedules(self) -> None:
         sizes = {len(self.hard_pool_size), len(self.hard_neg_weights), len(self.hard_negative_start_step)}
@@ -176,7 +186,7 @@ class FinetuneData:
 class MomentEvalOptions:
     """Corpus moment retrieval evaluation (VCMR / SVMR / VR): batching and decoding (§4.2).
 
-    Shared by every script that runs ``utils/vcmr_inference.py`` (``train_vcmr.py``, ``inf_vcmr.py``,
+    Shared by every script that runs ``evaluation/vcmr_inference.py`` (``train_vcmr.py``, ``inf_vcmr.py``,
     ``train_vsm.py``).
     """
 

@@ -2,9 +2,9 @@
 
 Run with (after ``bash scripts/install_horovod.sh``)::
 
-    horovodrun -np 2 -H localhost:2 --gloo python utils/hvd_smoke.py
+    horovodrun -np 2 -H localhost:2 --gloo python devtools/hvd_smoke.py
     # optional: also check torch.distributed (gloo) in the same processes
-    horovodrun -np 2 -H localhost:2 --gloo python utils/hvd_smoke.py --torch-dist
+    horovodrun -np 2 -H localhost:2 --gloo python devtools/hvd_smoke.py --torch-dist
 
 Every rank checks allreduce, allgather (differing first dims), broadcast of
 model parameters and one DistributedOptimizer step against values computed

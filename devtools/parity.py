@@ -67,7 +67,7 @@ def _frame_owner(num_frames: int, sub2frames: list) -> torch.Tensor:
     return owner
 
 
-def _video_items(fixture: dict[str, Any], removed: dict[str, set[int]] | None = None) -> list[VideoItem]:
+def video_items(fixture: dict[str, Any], removed: dict[str, set[int]] | None = None) -> list[VideoItem]:
     """Subtitle rows are ``[SEP] + tokens``; subtitles in ``removed[vid]`` keep only ``[SEP]``."""
     sep = fixture["tokens"]["sep"]
     items = []
@@ -116,7 +116,7 @@ def project_outputs(fixture: dict[str, Any]) -> dict[str, torch.Tensor]:
     pretrain, qa_model = build_models(fixture)
     tokens = fixture["tokens"]
     pad, sep = tokens["pad"], tokens["sep"]
-    items = _video_items(fixture)
+    items = video_items(fixture)
     out: dict[str, torch.Tensor] = {}
 
     out["repr"] = pretrain.hero(collate_videos(items, pad))
@@ -136,7 +136,7 @@ def project_outputs(fixture: dict[str, Any]) -> dict[str, torch.Tensor]:
 
     vsm_inputs = fixture["vsm"]
     removed = {v["vid"]: set(v["query_subs"]) for v in vsm_inputs}
-    batch = collate_retrieval(_video_items(fixture, removed), [v["queries"] for v in vsm_inputs],
+    batch = collate_retrieval(video_items(fixture, removed), [v["queries"] for v in vsm_inputs],
                               [v["targets"] for v in vsm_inputs], pad)
     frames = pretrain.hero(batch.video)
     queries = pretrain.retrieval.encode_queries(pretrain.hero.encode_text(batch.queries), batch.queries.mask)

@@ -208,7 +208,7 @@ def _item(desc_id: int, desc: str, rows: np.ndarray) -> dict[str, Any]:
 
 @torch.no_grad()
 def run_vcmr_inference(model: nn.Module, corpus: VideoCorpus, query_db: QueryDb | str | QuerySource,
-                       cfg: MomentEvalOptions, dist: Distributed, log: Callable[[str], None] = lambda _m: None,
+                       options: MomentEvalOptions, dist: Distributed, log: Callable[[str], None] = lambda _m: None,
                        ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Predictions (official file content) for every query of ``query_db`` (a retrieval query db, or a
     :class:`QuerySource`) and, when the queries have labels, the official metrics. Every rank returns
@@ -224,21 +224,21 @@ def run_vcmr_inference(model: nn.Module, corpus: VideoCorpus, query_db: QueryDb 
         else:  # no query db: every corpus video, indexed in sorted order
             names = sorted(corpus.ids())
             video2idx = {v: i for i, v in enumerate(names)}
-        emb = encode_corpus(model, corpus, names, video2idx, cfg.vcmr_eval_video_batch_size, dist)
+        emb = encode_corpus(model, corpus, names, video2idx, options.vcmr_eval_video_batch_size, dist)
         log(f"encoded {len(names)} videos (longest {emb.frames.shape[1]} frames)")
-        scorer = MomentScorer(model, emb, DecodeOptions.from_config(cfg, corpus.frame_interval))
+        scorer = MomentScorer(model, emb, DecodeOptions.from_config(options, corpus.frame_interval))
         local = {v: i for i, v in enumerate(names)}
         mine: list[tuple[int, dict[str, np.ndarray]]] = []
-        batches = _batches(len(queries), cfg.vcmr_eval_q_batch_size, dist, shard=cfg.distributed_eval)
+        batches = _batches(len(queries), options.vcmr_eval_q_batch_size, dist, shard=options.distributed_eval)
         for batch_indices, batch in zip(batches, _loader(queries, batches)):
             vectors = model.encode_queries(batch.queries.to(dist.device))
             decoded = scorer.decode(vectors, [local.get(v) if v is not None else None for v in batch.video_ids])
             mine.extend(zip(batch_indices, decoded))
-        if cfg.distributed_eval:
+        if options.distributed_eval:
             mine = sorted((pair for part in dist.all_gather_object(mine) for pair in part), key=lambda p: p[0])
     finally:
         model.train(was_training)
-    results: dict[str, list] = {task: [] for task in cfg.full_eval_tasks}
+    results: dict[str, list] = {task: [] for task in options.full_eval_tasks}
     ground_truth = []
     for index, decoded in mine:
         record = queries.record(index)
@@ -248,5 +248,5 @@ def run_vcmr_inference(model: nn.Module, corpus: VideoCorpus, query_db: QueryDb 
         ground_truth.append({"desc_id": desc_id, "vid_name": record.get("vid_name"), "ts": record.get("ts"),
                              "type": record.get("type")})
     predictions = {"video2idx": video2idx, **results}
-    metrics = evaluate(predictions, ground_truth, by_type=cfg.eval_with_query_type) if queries.has_labels else None
+    metrics = evaluate(predictions, ground_truth, by_type=options.eval_with_query_type) if queries.has_labels else None
     return predictions, metrics

@@ -7,15 +7,19 @@ the fly. Writes are atomic: a temp file in the same folder, fsync, then rename.
 """
 from __future__ import annotations
 
+import json
 import os
-import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from config.loader import to_dict
+from model.config import HeroModelConfig
 from pretrained.reference_keys import ConversionReport, is_reference_state_dict, reference_to_project
+from utils.atomic_io import atomic_torch_save
 
 FORMAT = "hero-lib-model/1"
 
@@ -54,25 +58,20 @@ def read_weights(path: str | os.PathLike) -> WeightsFile:
                           f"reference HERO state dict (keys starting with 'v_encoder.')")
 
 
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` that never leaves a partial file at ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as tmp:
-            torch.save(obj, tmp)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
 def save_weights(path: str | os.PathLike, state_dict: dict[str, torch.Tensor],
                  model_config: dict[str, Any]) -> None:
     """Write a project-format model checkpoint (fp32, CPU) atomically."""
     state = {k: v.detach().to("cpu", torch.float32) if v.is_floating_point() else v.detach().cpu()
              for k, v in state_dict.items()}
     atomic_torch_save({"format": FORMAT, "model_config": model_config, "state_dict": state}, path)
+
+
+def model_config_dict(model_config: HeroModelConfig) -> dict[str, Any]:
+    """The config as plain JSON values (the reference JSON layout), as stored in a checkpoint."""
+    return json.loads(json.dumps(to_dict(model_config)))
+
+
+def model_writer(model_config: HeroModelConfig) -> Callable[[Path, dict[str, torch.Tensor]], None]:
+    """``write(path, state_dict)``: project-format checkpoints of one model (a run's ``save_model``)."""
+    config = model_config_dict(model_config)
+    return lambda path, state_dict: save_weights(path, state_dict, config)

@@ -4,7 +4,7 @@ It turns the real annotation subset bundled in data/demo/ (TVR, TVQA+, How2R, Ho
 synthetic world: part of each clip's real timed descriptions become subtitles, the rest are held-out
 retrieval queries / QA items, and frame features encode the words of every event, so held-out queries
 can only be solved by reading the frames. Output: subtitle, video and query dbs in the same layout as
-real data, plus DIR/manifest.json listing them (see data/demo_corpus.py). Example::
+real data, plus DIR/manifest.json listing them (see data/demo/world.py). Example::
 
     python scripts/make_demo_corpus.py --output demo_data
 """

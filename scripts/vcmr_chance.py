@@ -6,7 +6,7 @@ The uniform predictor ranks the candidate videos (the query db's video2idx ∩ t
 video) in random order and, per video, proposes random legal spans (``min_pred_l`` ≤ frames <
 ``max_pred_l``, inside the clip, as inf_vcmr.py decodes). VCMR takes its 100 rows from random
 videos; SVMR the same on the ground-truth video. Metrics are the official ones
-(utils/tvr_metrics.py), averaged over ``--repeats`` draws.
+(evaluation/tvr_metrics.py), averaged over ``--repeats`` draws.
 
     python scripts/vcmr_chance.py --query-db demo_data/txt_db/tvr_val.db --video-db demo_data/video_db/tv
 """

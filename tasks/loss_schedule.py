@@ -1,10 +1,20 @@
-"""Curriculum of the VSM / VCMR losses as a pure function of the step (no model mutation)."""
+"""The VSM / VCMR losses from the run options: their static part, and their curriculum as a pure function of
+the step (no model mutation)."""
 from __future__ import annotations
 
 import numpy as np
 
 from config.schema import RetrievalOptions
-from model.heads.retrieval import RetrievalWeights
+from model.heads.retrieval import RetrievalLossConfig, RetrievalWeights
+
+
+def retrieval_loss(options: RetrievalOptions) -> RetrievalLossConfig:
+    """The static part of the loss; :func:`retrieval_weights` sets the per-step weights."""
+    return RetrievalLossConfig(
+        lw_st_ed=options.lw_st_ed, lw_neg_ctx=options.lw_neg_ctx, lw_neg_q=options.lw_neg_q,
+        ranking_loss_type=options.ranking_loss_type, margin=options.margin, use_all_neg=options.use_all_neg,
+        hard_pool_size=options.hard_pool_size[0] if options.hard_pool_size else 20,
+        hard_neg_weight=options.hard_neg_weights[0] if options.hard_neg_weights else 10.0)
 
 
 def retrieval_weights(step: int, options: RetrievalOptions, seed: int) -> RetrievalWeights:

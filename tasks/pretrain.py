@@ -5,21 +5,26 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from config.schema import PretrainConfig, TargetConfig
+from config.loader import section
+from config.schema import ClipOptions, PretrainConfig, RetrievalOptions, TargetConfig
 from data.dbs.corpus import VideoCorpus
 from data.loading.meta_loader import MetaLoader, TaskStream, validation_loader
 from data.loading.pretrain_datasets import FomDataset, MfmDataset, MlmDataset, VsmDataset
 from model.heads.retrieval import identity_gather
 from model.inputs import MffrBatch, MfmNceBatch
 from model.pretrain import HeroForPretraining
-from tasks.loss_schedule import retrieval_weights
-from tasks.setup import SetupError, build_model_config, describe, initialise_weights, model_config_dict
+from pretrained.checkpoint_file import model_writer
+from pretrained.loading import DataShape
+from tasks.corpus import open_corpus
+from tasks.loss_schedule import retrieval_loss, retrieval_weights
+from tasks.setup import SetupError, build_task_model
 from utils.distributed import Distributed
 from utils.trainer import TrainingJob, unwrap
 
@@ -71,15 +76,14 @@ def build_pretrain_job(cfg: PretrainConfig, dist: Distributed, log: Callable[[st
     streams: dict[str, TaskStream] = {}
     ratios: dict[str, int] = {}
     val_sets: dict[str, Any] = {}
-    feature_dims, vocab_sizes = set(), set()
+    feature_dims: dict[int, str] = {}  # feature size → the first video db that has it
+    vocab_sizes = set()
     targets_ratio = cfg.targets_ratio or [1] * len(cfg.targets)
     for target, target_ratio in zip(cfg.targets, targets_ratio):
-        sub_db, video_db = _resolve(cfg.txt_db, target.sub_txt_db), _resolve(cfg.img_db, target.vfeat_db)
-        for path, what in ((sub_db, "sub_txt_db"), (video_db, "vfeat_db")):
-            if not Path(path).is_dir():
-                raise SetupError(f"target {target.name}: {what} not found: {path}")
-        corpus = VideoCorpus(sub_db, video_db, cfg.max_clip_len, cfg.sub_ctx_len, cfg.max_txt_len)
-        feature_dims.add(corpus.feature_dim)
+        clips = replace(section(cfg, ClipOptions), vfeat_interval=target.vfeat_interval)
+        video_db = _resolve(cfg.img_db, target.vfeat_db)
+        corpus = open_corpus(_resolve(cfg.txt_db, target.sub_txt_db), video_db, clips, where=f"target {target.name}: ")
+        feature_dims.setdefault(corpus.feature_dim, video_db)
         vocab_sizes.add(corpus.token_ids.vocab_size)
         for split in target.splits:
             train_ids, val_ids = _split_ids(corpus, target, split)
@@ -92,21 +96,22 @@ def build_pretrain_job(cfg: PretrainConfig, dist: Distributed, log: Callable[[st
                 ratios[name] = target_ratio * ratio
                 if val_ids:
                     val_sets[name] = _datasets(task, corpus, val_ids, cfg, cfg.seed + 1, cfg.vsm_val_queries)
-    model_config = build_model_config(cfg, feature_dims.pop() if len(feature_dims) == 1 else None,
-                                      max(vocab_sizes))
     if len(feature_dims) > 1:
-        raise SetupError(f"targets have different feature sizes {sorted(feature_dims)}")
-    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-    model = HeroForPretraining(model_config, vsm_loss=cfg.retrieval_loss(), gather=dist.all_gather_with_grad)
-    initialise_weights(model, cfg, log)
-    model.to(dist.device)
-    log(describe(model, model_config) + f"; tasks {ratios}")
+        raise SetupError("targets have different feature sizes: "
+                         + ", ".join(f"{path} has {dim}" for dim, path in feature_dims.items()))
+    data = DataShape(next(iter(feature_dims)), max(vocab_sizes), cfg.max_clip_len)
+    schedule = section(cfg, RetrievalOptions)
+    loss = retrieval_loss(schedule)
+    model = build_task_model(
+        lambda config: HeroForPretraining(config, vsm_loss=loss, gather=dist.all_gather_with_grad),
+        cfg, data, dist, log)
+    log(f"tasks {ratios}")
     return TrainingJob(
-        model=model, model_config=model_config_dict(model_config),
+        model=model, save_model=model_writer(model.config),
         batches=MetaLoader(streams, ratios, cfg.gradient_accumulation_steps, cfg.seed),
-        forward=lambda m, task, batch, step: m(batch, retrieval_weights(step, cfg, cfg.seed)),
+        forward=lambda m, task, batch, step: m(batch, retrieval_weights(step, schedule, cfg.seed)),
         scalars=training_scalars,
-        validate=lambda m, step: validate_pretraining(m, val_sets, cfg, dist))
+        validate=lambda m, step: validate_pretraining(m, val_sets, cfg.val_batch_size, dist))
 
 
 def training_scalars(task: str, output: Any) -> dict[str, float]:
@@ -118,7 +123,7 @@ def training_scalars(task: str, output: Any) -> dict[str, float]:
 
 
 @torch.no_grad()
-def validate_pretraining(model: nn.Module, datasets: dict[str, Any], cfg: PretrainConfig,
+def validate_pretraining(model: nn.Module, datasets: dict[str, Any], batch_size: int,
                          dist: Distributed) -> dict[str, dict[str, float]]:
     """Per task: MLM / MFM-NCE / FOM accuracy, MFFR loss, VSM R@1 within each validation batch."""
     net = unwrap(model)
@@ -128,7 +133,7 @@ def validate_pretraining(model: nn.Module, datasets: dict[str, Any], cfg: Pretra
     try:
         for name, dataset in sorted(datasets.items()):
             sums = torch.zeros(3, dtype=torch.float64)  # loss·n, hits, n
-            for batch in validation_loader(dataset, cfg.val_batch_size, rank=dist.rank,
+            for batch in validation_loader(dataset, batch_size, rank=dist.rank,
                                            world_size=dist.world_size):
                 out = net(batch.to(dist.device))
                 sums += torch.tensor(_batch_sums(name, batch, out), dtype=torch.float64)

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 from tasks.demo import ensure_demo_corpus
-from tasks.setup import SetupError, seed_for_rank
-from utils.checkpointer import ResumeError, seed_everything
+from tasks.setup import SetupError
+from utils.checkpointer import ResumeError
 from utils.distributed import Distributed, distributed_session, leave_session
+from utils.seeding import seed_everything, seed_for_rank
 from utils.trainer import Trainer, TrainingJob
 
 Log = Callable[[str], None]
@@ -38,6 +39,6 @@ def training(cfg: Any, build_job: Callable[[Any, Distributed, Log], TrainingJob]
     """The action of a training script: build the job, seed per rank, run the shared Trainer."""
     def action(dist: Distributed, log: Log) -> None:
         job = build_job(cfg, dist, log)
-        seed_everything(seed_for_rank(cfg.seed, dist))
+        seed_everything(seed_for_rank(cfg.seed, dist.rank))
         Trainer(cfg, job, dist, allow_config_change).train()
     return action

@@ -1,4 +1,5 @@
-"""VCMR fine-tuning (TVR, How2R) as a :class:`TrainingJob` (hero-reference.md §4.1).
+"""VCMR fine-tuning (TVR, How2R) as a :class:`TrainingJob` (hero-reference.md §4.1), and the evaluation of a
+checkpoint over a whole corpus (``inf_vcmr.py``).
 
 One stream of (query + its video) batches, the VSM losses over the gathered batch with the
 span-drop / hard-negative schedule, and, every ``valid_steps``, the full corpus inference of
@@ -8,72 +9,57 @@ the recall cut-offs because a single R@1 is too noisy on small val sets to pick 
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
-from config.schema import VcmrConfig, VsmConfig
+from config.loader import section
+from config.schema import ClipOptions, MomentEvalOptions, RetrievalOptions, VcmrConfig, VsmConfig
 from data.dbs.corpus import VideoCorpus
 from data.dbs.query_db import QueryDb
 from data.loading.meta_loader import MetaLoader, TaskStream
 from data.loading.retrieval_datasets import QuerySource, VcmrDataset
+from evaluation.results import results_dir, write_moment_results
 from evaluation.tvr_metrics import write_predictions
 from evaluation.vcmr_inference import run_vcmr_inference
 from model.heads.retrieval import identity_gather
 from model.vcmr import HeroForVcmr
-from tasks.loss_schedule import retrieval_weights
-from tasks.setup import SetupError, build_model_config, describe, initialise_weights, model_config_dict
+from pretrained.checkpoint_file import model_writer
+from pretrained.loading import DataShape
+from tasks.corpus import open_corpus, open_query_db
+from tasks.loss_schedule import retrieval_loss, retrieval_weights
+from tasks.setup import SetupError, build_task_model
 from utils.distributed import Distributed
 from utils.trainer import TrainingJob, unwrap
 
 BEST_METRIC = ("vcmr", "VCMR_0.7-rsum")
+Log = Callable[[str], None]
+SPLIT_OPTIONS = {"val": "val_query_txt_db", "test_public": "test_query_txt_db"}
 
 
-def open_corpus(cfg: VcmrConfig | VsmConfig) -> VideoCorpus:
-    """The clips of the task (subtitle db + video db), checked against the config."""
-    for path, what in ((cfg.sub_txt_db, "sub_txt_db"), (cfg.vfeat_db, "vfeat_db")):
-        if not path or not Path(path).is_dir():
-            raise SetupError(f"{what} not found: {path!r}")
-    try:
-        corpus = VideoCorpus(cfg.sub_txt_db, cfg.vfeat_db, cfg.max_clip_len, cfg.sub_ctx_len, cfg.max_txt_len)
-    except ValueError as error:
-        raise SetupError(str(error)) from error
-    if not math.isclose(corpus.frame_interval, cfg.vfeat_interval):
-        raise SetupError(f"vfeat_interval is {cfg.vfeat_interval} s but {cfg.vfeat_db} has "
-                         f"{corpus.frame_interval} s per frame")
-    return corpus
+def open_task_corpus(cfg: VcmrConfig | VsmConfig) -> VideoCorpus:
+    return open_corpus(cfg.sub_txt_db, cfg.vfeat_db, section(cfg, ClipOptions))
 
 
-def open_query_db(path: str | None, what: str) -> QueryDb:
-    if not path or not Path(path).is_dir():
-        raise SetupError(f"{what} not found: {path!r}")
-    db = QueryDb(path)
-    if db.is_qa:
-        raise SetupError(f"{what} {path} is a QA db; VCMR needs a retrieval (TVR / How2R) query db")
-    return db
-
-
-def build_vcmr_model(cfg: VcmrConfig | VsmConfig, corpus: VideoCorpus, dist: Distributed,
-                     log: Callable[[str], None]) -> HeroForVcmr:
+def build_vcmr_model(cfg: VcmrConfig | VsmConfig, corpus: VideoCorpus, dist: Distributed, log: Log) -> HeroForVcmr:
     """HeroForVcmr from ``cfg.checkpoint`` (project, reference or pre-training weights)."""
-    model_config = build_model_config(cfg, corpus.feature_dim, corpus.token_ids.vocab_size)
-    torch.manual_seed(cfg.seed)  # identical initial weights of new heads on every rank
-    model = HeroForVcmr(model_config, cfg.retrieval_loss(), gather=dist.all_gather_with_grad)
-    initialise_weights(model, cfg, log)
-    model.to(dist.device)
-    log(describe(model, model_config))
-    return model
+    loss = retrieval_loss(section(cfg, RetrievalOptions))
+    return build_task_model(lambda config: HeroForVcmr(config, loss, gather=dist.all_gather_with_grad), cfg,
+                            corpus_shape(corpus, cfg), dist, log)
 
 
-def build_vcmr_job(cfg: VcmrConfig, dist: Distributed, log: Callable[[str], None]) -> TrainingJob:
+def corpus_shape(corpus: VideoCorpus, cfg: Any) -> DataShape:
+    """What a model must fit to read ``corpus`` with the run's clip length."""
+    return DataShape(corpus.feature_dim, corpus.token_ids.vocab_size, cfg.max_clip_len)
+
+
+def build_vcmr_job(cfg: VcmrConfig, dist: Distributed, log: Log) -> TrainingJob:
     """Everything VCMR fine-tuning needs, validated before the first step."""
-    corpus = open_corpus(cfg)
-    train_db = open_query_db(cfg.train_query_txt_db, "train_query_txt_db")
-    val_db = open_query_db(cfg.val_query_txt_db, "val_query_txt_db") if cfg.val_query_txt_db else None
+    corpus = open_task_corpus(cfg)
+    train_db = open_query_db(cfg.train_query_txt_db, "train_query_txt_db", "retrieval")
+    val_db = open_query_db(cfg.val_query_txt_db, "val_query_txt_db", "retrieval") if cfg.val_query_txt_db else None
     try:
         train_set = VcmrDataset(corpus, train_db, cfg.max_txt_len, training=True, seed=cfg.seed)
         stream = TaskStream(train_set, cfg.train_batch_size, rank=dist.rank, world_size=dist.world_size,
@@ -95,10 +81,11 @@ def retrieval_training_job(model: HeroForVcmr, task: str, stream: TaskStream, cf
                            best_metric: tuple[str, str]) -> TrainingJob:
     """The job VCMR fine-tuning and VSM adaptation share: one stream of retrieval batches, the VSM losses
     under the configured span-drop / hard-negative schedule, best model by ``best_metric`` when validated."""
+    schedule = section(cfg, RetrievalOptions)
     return TrainingJob(
-        model=model, model_config=model_config_dict(model.config),
+        model=model, save_model=model_writer(model.config),
         batches=MetaLoader({task: stream}, {task: 1}, cfg.gradient_accumulation_steps, cfg.seed),
-        forward=lambda m, _task, batch, step: m(batch, retrieval_weights(step, cfg, cfg.seed)),
+        forward=lambda m, _task, batch, step: m(batch, retrieval_weights(step, schedule, cfg.seed)),
         scalars=training_scalars, validate=validate, best_metric=best_metric if validate is not None else None)
 
 
@@ -121,10 +108,24 @@ def validate_vcmr(model: nn.Module, corpus: VideoCorpus, db: QueryDb | QuerySour
     net = unwrap(model)
     previous_gather, net.gather = net.gather, identity_gather  # inference never gathers in the model
     try:
-        predictions, metrics = run_vcmr_inference(net, corpus, db, cfg, dist)
+        predictions, metrics = run_vcmr_inference(net, corpus, db, section(cfg, MomentEvalOptions), dist)
     finally:
         net.gather = previous_gather
     if dist.is_main:
         write_predictions(Path(cfg.output_dir) / "results" / f"val_results_{step}.json",
                           predictions["video2idx"], predictions)
     return {"vcmr": flat_metrics(metrics or {})}
+
+
+def evaluate_vcmr(cfg: VcmrConfig, split: str, dist: Distributed, log: Log) -> None:
+    """``inf_vcmr.py``: score the split's queries against the whole corpus; rank 0 writes predictions and
+    metrics to ``output_dir/results_<split>/``."""
+    if not cfg.checkpoint:  # useful as the chance baseline of a task
+        log("warning: no --checkpoint: evaluating randomly initialised weights")
+    corpus = open_task_corpus(cfg)
+    option = SPLIT_OPTIONS[split]
+    db = open_query_db(getattr(cfg, option), option, "retrieval")
+    model = build_vcmr_model(cfg, corpus, dist, log)
+    predictions, metrics = run_vcmr_inference(model, corpus, db, section(cfg, MomentEvalOptions), dist, log)
+    if dist.is_main:
+        write_moment_results(results_dir(cfg.output_dir, split), predictions, metrics, log)

@@ -1,4 +1,5 @@
-"""Video QA fine-tuning (TVQA, How2QA) as a :class:`TrainingJob` (hero-reference.md §4.3).
+"""Video QA fine-tuning (TVQA, How2QA) as a :class:`TrainingJob` (hero-reference.md §4.3), and the evaluation
+of a checkpoint on one split (``train_videoQA.py --eval-only``).
 
 The clips (subtitle db + feature db) form one :class:`VideoCorpus`; each split's question db becomes a
 :class:`VideoQaDataset`. Training streams the train split; validation runs :func:`evaluate_qa` on the
@@ -7,53 +8,41 @@ val split over all ranks, and the validation accuracy picks ``ckpt/model_best.pt
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from config.schema import VideoQaConfig
+from config.loader import section
+from config.schema import ClipOptions, VideoQaConfig
 from data.dbs.corpus import VideoCorpus
 from data.loading.meta_loader import MetaLoader, TaskStream
 from data.loading.qa_datasets import VideoQaDataset
 from evaluation.qa_eval import evaluate_qa
+from evaluation.results import results_dir, write_qa_results
 from model.video_qa import HeroForVideoQA
-from pretrained.checkpoint_file import CheckpointError, read_weights
-from pretrained.state_loading import WeightLoadError, load_state_into
-from tasks.setup import SetupError, build_model_config, describe, initialise_weights, model_config_dict
+from pretrained.checkpoint_file import model_writer
+from pretrained.loading import DataShape
+from tasks.corpus import existing_db, open_corpus
+from tasks.setup import SetupError, build_task_model
 from utils.distributed import Distributed
 from utils.trainer import TrainingJob
 
 SPLIT_OPTIONS = {"train": "train_query_txt_db", "val": "val_query_txt_db", "test": "test_query_txt_db"}
+Log = Callable[[str], None]
 
 
-def _existing_dir(path: str | None, option: str) -> str:
-    if not path:
-        raise SetupError(f"{option} is not set")
-    if not Path(path).is_dir():
-        raise SetupError(f"{option}: db not found: {path}")
-    return path
+def open_task_corpus(cfg: VideoQaConfig) -> VideoCorpus:
+    return open_corpus(cfg.sub_txt_db, cfg.vfeat_db, section(cfg, ClipOptions))
 
 
-def build_corpus(cfg: VideoQaConfig) -> VideoCorpus:
-    """The task's clips; missing dbs are one-line :class:`SetupError`\\ s."""
-    sub_db = _existing_dir(cfg.sub_txt_db, "sub_txt_db")
-    video_db = _existing_dir(cfg.vfeat_db, "vfeat_db")
-    try:
-        return VideoCorpus(sub_db, video_db, cfg.max_clip_len, cfg.sub_ctx_len, cfg.max_txt_len)
-    except ValueError as error:
-        raise SetupError(f"{sub_db} + {video_db}: {error}") from error
-
-
-def build_split(cfg: VideoQaConfig, corpus: VideoCorpus, split: str, log: Callable[[str], None]
-                ) -> VideoQaDataset:
+def build_split(cfg: VideoQaConfig, corpus: VideoCorpus, split: str, log: Log) -> VideoQaDataset:
     """The questions of ``split`` (train / val / test) whose clip is in the corpus.
 
     Only training drops questions longer than ``max_txt_len`` (the reference rule); evaluation keeps
     every question so the prediction file covers the whole split.
     """
     option = SPLIT_OPTIONS[split]
-    path = _existing_dir(getattr(cfg, option), option)
+    path = existing_db(getattr(cfg, option), option)
     try:
         dataset = VideoQaDataset(corpus, path, cfg.max_txt_len, training=split == "train", seed=cfg.seed)
     except ValueError as error:
@@ -64,35 +53,21 @@ def build_split(cfg: VideoQaConfig, corpus: VideoCorpus, split: str, log: Callab
     return dataset
 
 
-def build_qa_model(cfg: VideoQaConfig, corpus: VideoCorpus, dist: Distributed, log: Callable[[str], None],
+def build_qa_model(cfg: VideoQaConfig, corpus: VideoCorpus, dist: Distributed, log: Log,
                    require_heads: bool = False) -> HeroForVideoQA:
     """HeroForVideoQA from ``cfg.checkpoint`` (pre-training, reference HERO or fine-tuned weights).
 
     With ``require_heads`` (evaluation) the checkpoint must hold the QA heads: evaluating freshly
     initialised heads would silently report chance-level numbers.
     """
-    model_config = build_model_config(cfg, corpus.feature_dim, corpus.token_ids.vocab_size)
-    torch.manual_seed(cfg.seed)  # identical initial weights (new heads) on every rank
-    model = HeroForVideoQA(model_config, cfg.lw_st_ed)
-    if require_heads:
-        if not cfg.checkpoint:
-            raise SetupError("evaluation needs --checkpoint (a fine-tuned Video QA checkpoint)")
-        try:
-            report = load_state_into(model, read_weights(cfg.checkpoint).state_dict, source=cfg.checkpoint,
-                                     allow_new_heads=False)
-        except (CheckpointError, WeightLoadError) as error:
-            raise SetupError(f"{error} (evaluation needs a fine-tuned Video QA checkpoint)") from error
-        log(f"weights from {cfg.checkpoint}; {report.summary()}")
-    else:
-        initialise_weights(model, cfg, log)
-    model.to(dist.device)
-    log(describe(model, model_config))
-    return model
+    data = DataShape(corpus.feature_dim, corpus.token_ids.vocab_size, cfg.max_clip_len)
+    return build_task_model(lambda config: HeroForVideoQA(config, cfg.lw_st_ed), cfg, data, dist, log,
+                            require_task_heads=require_heads)
 
 
-def build_videoqa_job(cfg: VideoQaConfig, dist: Distributed, log: Callable[[str], None]) -> TrainingJob:
+def build_videoqa_job(cfg: VideoQaConfig, dist: Distributed, log: Log) -> TrainingJob:
     """Everything Video QA fine-tuning needs, validated before the first step."""
-    corpus = build_corpus(cfg)
+    corpus = open_task_corpus(cfg)
     train_set = build_split(cfg, corpus, "train", log)
     val_set = build_split(cfg, corpus, "val", log) if cfg.val_query_txt_db else None
     if val_set is not None and not val_set.db.has_labels:
@@ -108,7 +83,7 @@ def build_videoqa_job(cfg: VideoQaConfig, dist: Distributed, log: Callable[[str]
         return {task: result.summary()}
 
     return TrainingJob(
-        model=model, model_config=model_config_dict(model.config),
+        model=model, save_model=model_writer(model.config),
         batches=MetaLoader({task: stream}, {task: 1}, cfg.gradient_accumulation_steps, cfg.seed),
         forward=lambda m, _task, batch, _step: m(batch),
         scalars=training_scalars,
@@ -119,3 +94,13 @@ def build_videoqa_job(cfg: VideoQaConfig, dist: Distributed, log: Callable[[str]
 def training_scalars(_task: str, output: Any) -> dict[str, float]:
     return {"loss": output.loss.item(), "qa_loss": output.qa_loss.item(),
             "temporal_loss": output.temporal_loss.item()}
+
+
+def evaluate_videoqa(cfg: VideoQaConfig, split: str, dist: Distributed, log: Log) -> None:
+    """Predict one split with the model of ``cfg.checkpoint``; rank 0 writes ``output_dir/results_<split>/``."""
+    corpus = open_task_corpus(cfg)
+    dataset = build_split(cfg, corpus, split, log)
+    model = build_qa_model(cfg, corpus, dist, log, require_heads=True)
+    result = evaluate_qa(model, dataset, cfg.val_batch_size, dist, cfg.precision)
+    if dist.is_main:
+        write_qa_results(results_dir(cfg.output_dir, split), split, result, log)

@@ -9,21 +9,20 @@ of ``inf_vcmr.py``; the best model is the one with the highest ``VCMR_0.7-rsum``
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from pathlib import Path
 
 from torch import nn
 
-from config.schema import VsmConfig
+from config.loader import section
+from config.schema import MomentEvalOptions, VsmConfig
 from data.dbs.corpus import VideoCorpus
 from data.loading.meta_loader import TaskStream
 from data.loading.pretrain_datasets import VsmDataset
 from data.loading.subtitle_queries import HeldoutSubtitleQueries, select_heldout_subtitles
-from evaluation.tvr_metrics import write_predictions
+from evaluation.results import results_dir, write_moment_results
 from evaluation.vcmr_inference import run_vcmr_inference
 from tasks.setup import SetupError
-from tasks.vcmr import build_vcmr_model, open_corpus, retrieval_training_job, validate_vcmr
+from tasks.vcmr import build_vcmr_model, open_task_corpus, retrieval_training_job, validate_vcmr
 from utils.distributed import Distributed
 from utils.trainer import TrainingJob
 
@@ -33,7 +32,7 @@ BEST_METRIC = ("vsm", "VCMR_0.7-rsum")
 
 def open_vsm_corpus(cfg: VsmConfig, log: Log) -> tuple[VideoCorpus, HeldoutSubtitleQueries | None]:
     """The corpus with its held-out subtitles hidden, and those subtitles as queries (None: none held out)."""
-    base = open_corpus(cfg)
+    base = open_task_corpus(cfg)
     heldout = select_heldout_subtitles(base, cfg.heldout_subtitle_ratio, cfg.heldout_seed)
     corpus = base.with_hidden_subtitles(heldout)
     if not heldout:
@@ -80,11 +79,6 @@ def evaluate_vsm(cfg: VsmConfig, dist: Distributed, log: Log) -> None:
         raise SetupError(f"no subtitle of {cfg.sub_txt_db} is held out (heldout_subtitle_ratio "
                          f"{cfg.heldout_subtitle_ratio}): nothing to evaluate")
     model = build_vcmr_model(cfg, corpus, dist, log)
-    predictions, metrics = run_vcmr_inference(model, corpus, queries, cfg, dist, log)
-    if not dist.is_main:
-        return
-    out = Path(cfg.output_dir) / "results_val"
-    write_predictions(out / "predictions.json", predictions["video2idx"], predictions)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    log(f"wrote {out / 'predictions.json'} ({len(queries)} queries)")
-    log(json.dumps({task: metrics[task] for task in ("VCMR", "SVMR", "VR") if task in metrics}))
+    predictions, metrics = run_vcmr_inference(model, corpus, queries, section(cfg, MomentEvalOptions), dist, log)
+    if dist.is_main:
+        write_moment_results(results_dir(cfg.output_dir, "val"), predictions, metrics, log)

@@ -1,7 +1,7 @@
 """Run folder bookkeeping: resolved config, model checkpoints and the resumable training state.
 
 ``output_dir/log/hps.json``           resolved config (written once; compared on resume)
-``output_dir/ckpt/model_step_N.pt``   model only, project format (fine-tuning scripts load it)
+``output_dir/ckpt/model_step_N.pt``   model only, written by the task's ``ModelWriter``
 ``output_dir/ckpt/train_state.pt``    everything needed to continue exactly: model, optimiser,
                                       scheduler, grad scaler, step, and per rank every RNG and the
                                       data position
@@ -11,15 +11,18 @@ or the new file, never a partial one.
 from __future__ import annotations
 
 import json
-import random
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from pretrained.checkpoint_file import atomic_torch_save, save_weights
+from utils.atomic_io import atomic_torch_save, atomic_write_text
+
+# Writes a model checkpoint file: (path, state_dict). The task decides the file format (it knows the
+# model's config), the checkpointer decides when and where.
+ModelWriter = Callable[[Path, dict[str, torch.Tensor]], None]
 
 STATE_FILE = "train_state.pt"
 
@@ -28,38 +31,17 @@ class ResumeError(RuntimeError):
     """The run folder cannot be resumed with this config."""
 
 
-def rng_state() -> dict[str, Any]:
-    """Every random generator a training step touches."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 class Checkpointer:
     """Saves on its own cadence; the training loop just calls :meth:`maybe_save`."""
 
-    def __init__(self, output_dir: str | Path, save_steps: int, valid_steps: int, keep_last: int = 0,
-                 is_main: bool = True) -> None:
+    def __init__(self, output_dir: str | Path, save_steps: int, valid_steps: int, write_model: ModelWriter,
+                 keep_last: int = 0, is_main: bool = True) -> None:
         self.root = Path(output_dir)
         self.ckpt_dir = self.root / "ckpt"
         self.log_dir = self.root / "log"
         self.save_steps = save_steps
         self.valid_steps = valid_steps
+        self.write_model = write_model
         self.keep_last = keep_last
         self.is_main = is_main
 
@@ -80,15 +62,11 @@ class Checkpointer:
                     f"{self.root} holds a run with a different config (changed: {', '.join(changed)}); "
                     f"use another output_dir, or --allow-config-change to resume anyway")
         if self.is_main and (not resuming or not hps.is_file() or allow_change):
-            self.log_dir.mkdir(parents=True, exist_ok=True)
-            tmp = hps.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(config, indent=2, sort_keys=True))
-            tmp.replace(hps)
+            atomic_write_text(hps, json.dumps(config, indent=2, sort_keys=True))
         return resuming
 
     # ------------------------------------------------------------------------------ saving
-    def maybe_save(self, step: int, build_state, model_state, model_config: dict[str, Any],
-                   final: bool = False) -> None:
+    def maybe_save(self, step: int, build_state, model_state, final: bool = False) -> None:
         """Model checkpoint every ``valid_steps`` (and at the end); training state every ``save_steps``.
 
         ``build_state`` is called on every rank (it gathers per-rank RNG / data positions); only the
@@ -96,25 +74,22 @@ class Checkpointer:
         """
         if final or step % self.valid_steps == 0:
             if self.is_main:
-                save_weights(self.ckpt_dir / f"model_step_{step}.pt", model_state(), model_config)
+                self.write_model(self.ckpt_dir / f"model_step_{step}.pt", model_state())
                 self._prune()
         if final or step % self.save_steps == 0:
             state = build_state()
             if self.is_main:
                 atomic_torch_save(state, self.ckpt_dir / STATE_FILE)
 
-    def maybe_keep_best(self, step: int, value: float, model_state, model_config: dict[str, Any],
-                        metric: str) -> bool:
+    def maybe_keep_best(self, step: int, value: float, model_state, metric: str) -> bool:
         """Write ``ckpt/model_best.pt`` (and ``log/best.json``) when ``value`` beats the best so far."""
         record = self.log_dir / "best.json"
         best = json.loads(record.read_text())["value"] if record.is_file() else None
         if best is not None and value <= best:
             return False
         if self.is_main:
-            save_weights(self.ckpt_dir / "model_best.pt", model_state(), model_config)
-            tmp = record.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps({"step": step, "metric": metric, "value": value}))
-            tmp.replace(record)
+            self.write_model(self.ckpt_dir / "model_best.pt", model_state())
+            atomic_write_text(record, json.dumps({"step": step, "metric": metric, "value": value}))
         return True
 
     def _prune(self) -> None:

@@ -18,10 +18,11 @@ from config.loader import to_dict
 from config.schema import TrainOptions
 from optim.param_groups import build_param_groups
 from optim.schedule import build_optimizer, build_scheduler
-from utils.checkpointer import Checkpointer, rng_state, set_rng_state
+from utils.checkpointer import Checkpointer, ModelWriter
 from utils.distributed import Distributed
 from utils.precision import Precision
 from utils.run_logger import RunLogger
+from utils.seeding import rng_state, set_rng_state
 
 
 class BatchStream(Protocol):
@@ -38,7 +39,7 @@ class TrainingJob:
     """What a task family provides to the trainer."""
 
     model: nn.Module                     # unwrapped task model, on the target device
-    model_config: dict[str, Any]         # saved beside every model checkpoint
+    save_model: ModelWriter              # writes ckpt/model_step_N.pt / model_best.pt (the task's format)
     batches: BatchStream
     forward: Callable[[nn.Module, str, Any, int], Any]   # (model, task, batch, step) → output with .loss
     scalars: Callable[[str, Any], dict[str, float]]      # values to log for one output
@@ -77,7 +78,7 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, cfg.learning_rate, cfg.warmup_steps,
                                          cfg.num_train_steps)
         self.precision = Precision(cfg.precision, dist.device)
-        self.checkpointer = Checkpointer(cfg.output_dir, cfg.save_steps, cfg.valid_steps,
+        self.checkpointer = Checkpointer(cfg.output_dir, cfg.save_steps, cfg.valid_steps, job.save_model,
                                          cfg.keep_checkpoints, dist.is_main)
         self.step = 0
         self.skipped_steps = 0
@@ -97,7 +98,7 @@ class Trainer:
                 self.step += 1
                 self.logger.train_step(self.step, task, scalars, self.scheduler.get_last_lr()[0])
                 self._maybe_validate()
-                self.checkpointer.maybe_save(self.step, self._state, self._model_state, self.job.model_config,
+                self.checkpointer.maybe_save(self.step, self._state, self._model_state,
                                              final=self.step == self.cfg.num_train_steps)
             if self.skipped_steps:
                 self.logger.info(f"{self.skipped_steps} update(s) skipped for non-finite losses")
@@ -154,8 +155,7 @@ class Trainer:
         self.logger.validation(self.step, metrics)
         if self.job.best_metric is not None:
             task, name = self.job.best_metric
-            self.checkpointer.maybe_keep_best(self.step, metrics[task][name], self._model_state,
-                                              self.job.model_config, f"{task}/{name}")
+            self.checkpointer.maybe_keep_best(self.step, metrics[task][name], self._model_state, f"{task}/{name}")
 
     def _model_state(self) -> dict[str, torch.Tensor]:
         return unwrap(self.model).state_dict()

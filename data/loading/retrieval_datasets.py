@@ -146,7 +146,7 @@ class QueryBatch(TensorContainer):
 
 
 class QuerySource(Protocol):
-    """Evaluation queries that ``utils/vcmr_inference.py`` scores against a whole corpus: a keyed dataset
+    """Evaluation queries that ``evaluation/vcmr_inference.py`` scores against a whole corpus: a keyed dataset
     of :class:`QueryBatch` plus each query's official record. Implemented by :class:`VcmrQueryDataset`
     (a query db) and ``data.loading.subtitle_queries.HeldoutSubtitleQueries`` (held-out subtitles)."""
 

@@ -1,4 +1,4 @@
-"""Tests for utils/text_init.py: HERO's Cross-modal text side from a local HF BERT / RoBERTa.
+"""Tests for pretrained/text_init.py: HERO's Cross-modal text side from a local HF BERT / RoBERTa.
 
 Tiny checkpoints are built and saved here (no hub access); every parameter is re-drawn with a large
 spread so that a swapped tensor, a wrong layer or a wrong Q/K/V order changes the numbers, and so

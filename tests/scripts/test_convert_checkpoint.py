@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from data.loading.collate import collate_videos
-from devtools.parity import _video_items, build_models, model_config_from_fixture
+from devtools.parity import build_models, model_config_from_fixture, video_items
 from model.pretrain import HeroForPretraining
 from pretrained.checkpoint_file import read_weights
 from pretrained.state_loading import load_state_into
@@ -43,7 +43,7 @@ def test_fp16_reference_checkpoint_converts_and_reproduces_outputs(tmp_path, fix
     model = HeroForPretraining(model_config_from_fixture(fixture)).eval()
     load_state_into(model, weights.state_dict, allow_new_heads=False)
     reference_model, _ = build_models(fixture)
-    video = collate_videos(_video_items(fixture), fixture["tokens"]["pad"])
+    video = collate_videos(video_items(fixture), fixture["tokens"]["pad"])
     with torch.no_grad():
         # fp16 storage rounds the weights: close to, not equal to, the fp32 reference
         assert (model.hero(video) - reference_model.hero(video)).abs().max() < 5e-2

@@ -12,8 +12,7 @@ from config.loader import from_dict
 from data.dbs.query_db import build_query_db
 from model.config import HeroModelConfig
 from model.video_qa import HeroForVideoQA
-from pretrained.checkpoint_file import save_weights
-from tasks.setup import model_config_dict
+from pretrained.checkpoint_file import model_config_dict, save_weights
 from tests.data.data_helpers import write_jsonl
 from tests.helpers_runs import ROOT, TINY_MODEL, read_losses, run_script
 

@@ -7,6 +7,7 @@ from config.schema import TrainOptions
 from data.loading.task_collate import MlmExample, collate_mlm
 from model.pretrain import HeroForPretraining
 from tests.helpers import CLS, PAD, tiny_config
+from utils.atomic_io import atomic_torch_save
 from utils.distributed import Distributed
 from utils.trainer import Trainer, TrainingJob
 
@@ -46,8 +47,8 @@ def make_trainer(tmp_path, poison_step=None, precision="fp32"):
         output = m(b)
         return Poisoned(output.loss * float("nan")) if step == poison_step else output
 
-    job = TrainingJob(model=model, model_config={}, batches=ListStream(batch), forward=forward,
-                      scalars=lambda task, out: {"loss": out.loss.item()})
+    job = TrainingJob(model=model, save_model=lambda path, state: atomic_torch_save(state, path),
+                      batches=ListStream(batch), forward=forward, scalars=lambda task, out: {"loss": out.loss.item()})
     cfg = TrainOptions(output_dir=str(tmp_path / "run"), num_train_steps=3, valid_steps=100, save_steps=100,
                        warmup_steps=1, learning_rate=1e-3, precision=precision, log_steps=1)
     return Trainer(cfg, job, Distributed()), model
