@@ -20,7 +20,7 @@ from tasks.runner import add_resume_flag, run_session, training
 def main() -> int:
     with exit_on_config_error():
         cfg, args = parse_cli(PretrainConfig, description=__doc__, add_arguments=add_resume_flag)
-    return run_session(cfg, training(cfg, build_pretrain_job, args.allow_config_change))
+    return run_session(cfg, training(cfg, build_pretrain_job, args))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from tasks.vcmr import build_vcmr_job
 def main() -> int:
     with exit_on_config_error():
         cfg, args = parse_cli(VcmrConfig, description=__doc__, add_arguments=add_resume_flag)
-    return run_session(cfg, training(cfg, build_vcmr_job, args.allow_config_change))
+    return run_session(cfg, training(cfg, build_vcmr_job, args))
 
 
 if __name__ == "__main__":

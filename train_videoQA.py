@@ -31,7 +31,7 @@ def main() -> int:
         cfg, args = parse_cli(VideoQaConfig, description=__doc__, add_arguments=add_flags)
     if args.eval_only:
         return run_session(cfg, lambda dist, log: evaluate_videoqa(cfg, args.split, dist, log))
-    return run_session(cfg, training(cfg, build_videoqa_job, args.allow_config_change))
+    return run_session(cfg, training(cfg, build_videoqa_job, args))
 
 
 if __name__ == "__main__":

@@ -71,6 +71,9 @@ class TrainOptions:
     sub_ctx_len: int = field(default=0, metadata={"help": "previous subtitles prepended to each subtitle"})
     log_steps: int = field(default=10, metadata={"help": "TensorBoard / progress-bar logging interval"})
     keep_checkpoints: int = field(default=0, metadata={"help": "model_step_N.pt files kept (0 = all)"})
+    max_dropped_share: float = field(default=0.05, metadata={
+        "help": "stop at start when a db or dataset drops more than this share of its videos / queries "
+                "(log/data_report.json says what and why; 1 = never stop)"})
     rank: int | None = field(default=None, metadata={"help": "ignored: present in reference configs"})
 
     def __post_init__(self) -> None:
@@ -80,6 +83,12 @@ class TrainOptions:
                      "save_steps", "log_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        if not 0 <= self.max_dropped_share <= 1:
+            raise ValueError(f"max_dropped_share must be in [0, 1], got {self.max_dropped_share}")
 
 
 @dataclass

@@ -64,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     except (BadInputError, FileExistsError, FileNotFoundError, ValueError) as e:
         sys.exit(f"error: {e}")
     print(f"wrote {stats['queries']} queries over {stats['videos']} videos ({stats['labelled']} labelled), "
-          f"skipped {stats['bad']} bad -> {args.output} in {time.time() - t0:.1f}s")
+          f"skipped {stats['bad']} bad -> {args.output} in {time.time() - t0:.1f}s"
+          + (f"; {stats['past_end']} moments end after their video's duration (used clamped to the video)"
+             if stats["past_end"] else ""))
     return 0
 
 

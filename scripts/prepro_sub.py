@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"error: {e}")
     print(f"wrote {stats['videos']} videos, {stats['subtitles']} subtitles "
           f"({stats['dropped_subtitles']} after the video end dropped, {stats['cut_subtitles']} long last cut), "
-          f"skipped {stats['bad']} bad -> {args.output} in {time.time() - t0:.1f}s")
+          f"skipped {stats['bad']} bad -> {args.output} in {time.time() - t0:.1f}s"
+          + (f"; {stats['empty_text']} subtitles have no text (kept: they own frames)" if stats["empty_text"] else ""))
     return 0
 
 

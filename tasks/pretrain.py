@@ -23,6 +23,7 @@ from model.pretrain import HeroForPretraining
 from pretrained.checkpoint_file import model_writer
 from pretrained.loading import DataShape
 from tasks.corpus import open_corpus
+from tasks.data_report import DataReport
 from tasks.loss_schedule import retrieval_loss, retrieval_weights
 from tasks.setup import SetupError, build_task_model
 from utils.distributed import Distributed
@@ -77,6 +78,7 @@ def build_pretrain_job(cfg: PretrainConfig, dist: Distributed, log: Callable[[st
     ratios: dict[str, int] = {}
     val_sets: dict[str, Any] = {}
     feature_dims: dict[int, str] = {}  # feature size → the first video db that has it
+    report = DataReport()
     vocab_sizes = set()
     targets_ratio = cfg.targets_ratio or [1] * len(cfg.targets)
     for target, target_ratio in zip(cfg.targets, targets_ratio):
@@ -84,18 +86,22 @@ def build_pretrain_job(cfg: PretrainConfig, dist: Distributed, log: Callable[[st
         video_db = _resolve(cfg.img_db, target.vfeat_db)
         corpus = open_corpus(_resolve(cfg.txt_db, target.sub_txt_db), video_db, clips, where=f"target {target.name}: ")
         feature_dims.setdefault(corpus.feature_dim, video_db)
+        report.corpus(f"target {target.name}", corpus)
         vocab_sizes.add(corpus.token_ids.vocab_size)
         for split in target.splits:
             train_ids, val_ids = _split_ids(corpus, target, split)
             for task, ratio in zip(split.tasks, split.ratio or [1] * len(split.tasks)):
                 name = f"{task}_{target.name}_{split.name}"  # reference loader names
                 dataset = _datasets(task, corpus, train_ids, cfg, cfg.seed, cfg.query_per_video)
+                report.dataset(f"{name} videos", dataset)
                 streams[name] = TaskStream(dataset, cfg.train_batch_size, rank=dist.rank,
                                            world_size=dist.world_size, seed=cfg.seed,
                                            num_workers=cfg.n_workers, pin_memory=cfg.pin_mem)
                 ratios[name] = target_ratio * ratio
                 if val_ids:
                     val_sets[name] = _datasets(task, corpus, val_ids, cfg, cfg.seed + 1, cfg.vsm_val_queries)
+    report.log(log)
+    report.check(cfg.max_dropped_share)
     if len(feature_dims) > 1:
         raise SetupError("targets have different feature sizes: "
                          + ", ".join(f"{path} has {dim}" for dim, path in feature_dims.items()))
@@ -111,7 +117,8 @@ def build_pretrain_job(cfg: PretrainConfig, dist: Distributed, log: Callable[[st
         batches=MetaLoader(streams, ratios, cfg.gradient_accumulation_steps, cfg.seed),
         forward=lambda m, task, batch, step: m(batch, retrieval_weights(step, schedule, cfg.seed)),
         scalars=training_scalars,
-        validate=lambda m, step: validate_pretraining(m, val_sets, cfg.val_batch_size, dist))
+        validate=lambda m, step: validate_pretraining(m, val_sets, cfg.val_batch_size, dist),
+        data_report=report.as_dict())
 
 
 def training_scalars(task: str, output: Any) -> dict[str, float]:

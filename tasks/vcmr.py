@@ -29,6 +29,7 @@ from model.vcmr import HeroForVcmr
 from pretrained.checkpoint_file import model_writer
 from pretrained.loading import DataShape
 from tasks.corpus import open_corpus, open_query_db
+from tasks.data_report import DataReport
 from tasks.loss_schedule import retrieval_loss, retrieval_weights
 from tasks.setup import SetupError, build_task_model
 from utils.distributed import Distributed
@@ -66,19 +67,22 @@ def build_vcmr_job(cfg: VcmrConfig, dist: Distributed, log: Log) -> TrainingJob:
                             seed=cfg.seed, num_workers=cfg.n_workers, pin_memory=cfg.pin_mem)
     except ValueError as error:
         raise SetupError(f"train_query_txt_db: {error}") from error
-    log(f"{cfg.task}: {len(train_set)} training queries (dropped {train_set.dropped}), "
-        f"{len(corpus)} videos")
+    report = DataReport()
+    report.corpus(cfg.task, corpus)
+    report.dataset(f"{cfg.task} training queries", train_set)
+    report.log(log)
+    report.check(cfg.max_dropped_share)
     model = build_vcmr_model(cfg, corpus, dist, log)
     validate = None
     if val_db is not None:
         def validate(m: nn.Module, step: int) -> dict[str, dict[str, float]]:
             return validate_vcmr(m, corpus, val_db, cfg, dist, step)
-    return retrieval_training_job(model, cfg.task, stream, cfg, validate, BEST_METRIC)
+    return retrieval_training_job(model, cfg.task, stream, cfg, validate, BEST_METRIC, report)
 
 
 def retrieval_training_job(model: HeroForVcmr, task: str, stream: TaskStream, cfg: VcmrConfig | VsmConfig,
                            validate: Callable[[nn.Module, int], dict] | None,
-                           best_metric: tuple[str, str]) -> TrainingJob:
+                           best_metric: tuple[str, str], report: DataReport) -> TrainingJob:
     """The job VCMR fine-tuning and VSM adaptation share: one stream of retrieval batches, the VSM losses
     under the configured span-drop / hard-negative schedule, best model by ``best_metric`` when validated."""
     schedule = section(cfg, RetrievalOptions)
@@ -86,7 +90,8 @@ def retrieval_training_job(model: HeroForVcmr, task: str, stream: TaskStream, cf
         model=model, save_model=model_writer(model.config),
         batches=MetaLoader({task: stream}, {task: 1}, cfg.gradient_accumulation_steps, cfg.seed),
         forward=lambda m, _task, batch, step: m(batch, retrieval_weights(step, schedule, cfg.seed)),
-        scalars=training_scalars, validate=validate, best_metric=best_metric if validate is not None else None)
+        scalars=training_scalars, validate=validate, best_metric=best_metric if validate is not None else None,
+        data_report=report.as_dict())
 
 
 def training_scalars(task: str, output: Any) -> dict[str, float]:

@@ -23,6 +23,7 @@ from model.video_qa import HeroForVideoQA
 from pretrained.checkpoint_file import model_writer
 from pretrained.loading import DataShape
 from tasks.corpus import existing_db, open_corpus
+from tasks.data_report import DataReport
 from tasks.setup import SetupError, build_task_model
 from utils.distributed import Distributed
 from utils.trainer import TrainingJob
@@ -73,6 +74,13 @@ def build_videoqa_job(cfg: VideoQaConfig, dist: Distributed, log: Log) -> Traini
     if val_set is not None and not val_set.db.has_labels:
         raise SetupError(f"val_query_txt_db: {cfg.val_query_txt_db} has no answer labels; validation "
                          "needs them (evaluate unlabelled splits with --eval-only --split test)")
+    report = DataReport()
+    report.corpus(cfg.task, corpus)
+    report.dataset(f"{cfg.task} training questions", train_set)
+    if val_set is not None:
+        report.dataset(f"{cfg.task} validation questions", val_set)
+    report.log(log)
+    report.check(cfg.max_dropped_share)
     model = build_qa_model(cfg, corpus, dist, log)
     stream = TaskStream(train_set, cfg.train_batch_size, rank=dist.rank, world_size=dist.world_size,
                         seed=cfg.seed, num_workers=cfg.n_workers, pin_memory=cfg.pin_mem)
@@ -88,7 +96,8 @@ def build_videoqa_job(cfg: VideoQaConfig, dist: Distributed, log: Log) -> Traini
         forward=lambda m, _task, batch, _step: m(batch),
         scalars=training_scalars,
         validate=validate if val_set is not None else None,
-        best_metric=(task, "acc") if val_set is not None else None)
+        best_metric=(task, "acc") if val_set is not None else None,
+        data_report=report.as_dict())
 
 
 def training_scalars(_task: str, output: Any) -> dict[str, float]:

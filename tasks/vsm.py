@@ -21,6 +21,7 @@ from data.loading.pretrain_datasets import VsmDataset
 from data.loading.subtitle_queries import HeldoutSubtitleQueries, select_heldout_subtitles
 from evaluation.results import results_dir, write_moment_results
 from evaluation.vcmr_inference import run_vcmr_inference
+from tasks.data_report import DataReport
 from tasks.setup import SetupError
 from tasks.vcmr import build_vcmr_model, open_task_corpus, retrieval_training_job, validate_vcmr
 from utils.distributed import Distributed
@@ -57,8 +58,12 @@ def build_vsm_job(cfg: VsmConfig, dist: Distributed, log: Log) -> TrainingJob:
                             seed=cfg.seed, num_workers=cfg.n_workers, pin_memory=cfg.pin_mem)
     except ValueError as error:
         raise SetupError(f"sub_txt_db {cfg.sub_txt_db}: {error}") from error
-    log(f"vsm: {len(train_set)} training videos ({train_set.num_skipped} without a visible subtitle owning "
-        f"a frame), {cfg.query_per_video} queries per video")
+    report = DataReport()
+    report.corpus("vsm", corpus)
+    report.dataset("vsm training videos", train_set)
+    report.log(log)
+    report.check(cfg.max_dropped_share)
+    log(f"vsm: {cfg.query_per_video} training queries per video")
     model = build_vcmr_model(cfg, corpus, dist, log)
     validate = None
     if queries is not None:
@@ -66,7 +71,7 @@ def build_vsm_job(cfg: VsmConfig, dist: Distributed, log: Log) -> TrainingJob:
             return {"vsm": validate_vcmr(m, corpus, queries, cfg, dist, step)["vcmr"]}
     else:
         log("warning: no subtitle is held out (heldout_subtitle_ratio 0 or too few subtitles): no validation")
-    return retrieval_training_job(model, "vsm", stream, cfg, validate, BEST_METRIC)
+    return retrieval_training_job(model, "vsm", stream, cfg, validate, BEST_METRIC, report)
 
 
 def evaluate_vsm(cfg: VsmConfig, dist: Distributed, log: Log) -> None:

@@ -34,6 +34,24 @@ def tiny_pretrain_config(tmp: Path, demo: Path, **overrides) -> Path:
     return path
 
 
+def tiny_vcmr_config(tmp: Path, demo: Path, **overrides) -> Path:
+    """A TVR fine-tuning config on the demo corpus with a tiny model; returns its path."""
+    model = tmp / "tiny_model.json"
+    model.write_text(json.dumps(TINY_MODEL))
+    base = json.loads((ROOT / "config/train-tvr-demo.json").read_text())
+    base.update(model_config=str(model), checkpoint=None, demo_corpus=str(demo),
+                sub_txt_db=str(demo / "txt_db/tv_subtitles.db"), vfeat_db=str(demo / "video_db/tv"),
+                train_query_txt_db=str(demo / "txt_db/tvr_train.db"),
+                val_query_txt_db=str(demo / "txt_db/tvr_val.db"), output_dir=str(tmp / "run"),
+                num_train_steps=2, valid_steps=2, save_steps=2, log_steps=1, warmup_steps=1, n_workers=0,
+                train_batch_size=4, vcmr_eval_video_batch_size=64, vcmr_eval_batch_size=32,
+                hard_negtiave_start_step=[2], hard_pool_size=[2])
+    base.update(overrides)
+    path = tmp / "vcmr.json"
+    path.write_text(json.dumps(base))
+    return path
+
+
 def run_script(args: list[str], timeout: int = 600, **popen) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,

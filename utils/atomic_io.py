@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,12 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as tmp:
-            torch.save(obj, tmp)
+            try:
+                torch.save(obj, tmp)
+            except RuntimeError as error:  # torch reports a failed write (e.g. disk full) as RuntimeError
+                free = shutil.disk_usage(path.parent).free / 2**20
+                raise OSError(f"cannot write {path} ({str(error).strip().splitlines()[-1]}); {free:.1f} MiB free "
+                              "on its disk — is it full?") from error
             tmp.flush()
             os.fsync(tmp.fileno())
         os.replace(tmp_name, path)

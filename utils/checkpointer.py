@@ -46,16 +46,52 @@ class Checkpointer:
         self.is_main = is_main
 
     # ------------------------------------------------------------------------------ config
-    def check_or_write_config(self, config: dict[str, Any], allow_change: bool) -> bool:
+    def remove_leftover_temporaries(self) -> list[Path]:
+        """Delete the temporary files of saves that were interrupted (``.NAME.*.tmp`` in ckpt/ and log/,
+        the pattern of :mod:`utils.atomic_io`); returns them. Call only while holding the run lock."""
+        removed = [p for folder in (self.ckpt_dir, self.log_dir) if folder.is_dir()
+                   for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp") and p.is_file()]
+        if self.is_main:
+            for path in removed:
+                path.unlink(missing_ok=True)
+        return removed
+
+    def model_steps(self) -> list[int]:
+        """Steps of the ``model_step_N.pt`` files in the run folder, ascending."""
+        if not self.ckpt_dir.is_dir():
+            return []
+        return sorted(int(m.group(1)) for p in self.ckpt_dir.glob("model_step_*.pt")
+                      if (m := re.fullmatch(r"model_step_(\d+)\.pt", p.name)))
+
+    def check_or_write_config(self, config: dict[str, Any], allow_change: bool, overwrite: bool = False) -> bool:
         """Write ``log/hps.json`` on a fresh run; on resume refuse a changed config.
+
+        A folder that holds a run which cannot be resumed exactly is never silently restarted: model
+        checkpoints without a training state (restarting would overwrite them), or a training state without
+        its ``hps.json`` (the config could not be checked), are refused unless ``overwrite`` (start again
+        here) or, for the missing ``hps.json``, ``allow_change``.
 
         Returns:
             True when a resumable state exists (the caller then loads it).
         """
         hps = self.log_dir / "hps.json"
-        resuming = (self.ckpt_dir / STATE_FILE).is_file()
+        resuming = (self.ckpt_dir / STATE_FILE).is_file() and not overwrite
+        steps = self.model_steps()
+        if not resuming and steps and not overwrite:
+            raise ResumeError(
+                f"{self.root} holds model checkpoints up to model_step_{steps[-1]}.pt but no training state "
+                f"({self.ckpt_dir / STATE_FILE}) to resume from; restarting would overwrite them: start again "
+                f"here with --overwrite, use another output_dir, or fine-tune from the latest with --checkpoint "
+                f"{self.ckpt_dir / f'model_step_{steps[-1]}.pt'}")
+        if resuming and not hps.is_file() and not allow_change:
+            raise ResumeError(f"{self.root} holds a training state but no {hps}, so the config cannot be "
+                              "checked: restore that file, or resume with this config with --allow-config-change")
         if resuming and hps.is_file():
-            previous = json.loads(hps.read_text())
+            try:
+                previous = json.loads(hps.read_text())
+            except (OSError, ValueError) as error:
+                raise ResumeError(f"{hps}: not a readable run config ({error}); restore it, or resume with "
+                                  "this config with --allow-config-change") from None
             changed = sorted(k for k in set(previous) | set(config) if previous.get(k) != config.get(k))
             if changed and not allow_change:
                 raise ResumeError(
@@ -95,10 +131,21 @@ class Checkpointer:
     def _prune(self) -> None:
         if self.keep_last <= 0:
             return
-        steps = sorted(int(m.group(1)) for p in self.ckpt_dir.glob("model_step_*.pt")
-                       if (m := re.fullmatch(r"model_step_(\d+)\.pt", p.name)))
-        for step in steps[: -self.keep_last]:
+        for step in self.model_steps()[: -self.keep_last]:
             (self.ckpt_dir / f"model_step_{step}.pt").unlink(missing_ok=True)
 
     def load_state(self) -> dict[str, Any]:
-        return torch.load(self.ckpt_dir / STATE_FILE, map_location="cpu", weights_only=False)
+        """The training state, read as data only (``weights_only``: tensors, numbers, strings, containers —
+        a file that asks to unpickle anything else is refused, never executed)."""
+        path = self.ckpt_dir / STATE_FILE
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # torch raises many types for corrupt, foreign or unsafe files
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ResumeError(f"{path}: not a training state this library can read ({reason}); move it away "
+                              "to start again, or resume from a copy") from None
+        missing = [k for k in ("step", "model", "optimizer", "scheduler", "per_rank", "world_size")
+                   if not isinstance(state, dict) or k not in state]
+        if missing:
+            raise ResumeError(f"{path}: not a training state of this library (missing {', '.join(missing)})")
+        return state

@@ -6,6 +6,7 @@ trainer owns distribution, precision, the optimiser, checkpoints and logging.
 """
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,9 +19,11 @@ from config.loader import to_dict
 from config.schema import TrainOptions
 from optim.param_groups import build_param_groups
 from optim.schedule import build_optimizer, build_scheduler
-from utils.checkpointer import Checkpointer, ModelWriter
+from utils.atomic_io import atomic_write_text
+from utils.checkpointer import Checkpointer, ModelWriter, ResumeError
 from utils.distributed import Distributed
 from utils.precision import Precision
+from utils.run_lock import RunLock, RunLockError, describe_holder
 from utils.run_logger import RunLogger
 from utils.seeding import rng_state, set_rng_state
 
@@ -46,6 +49,8 @@ class TrainingJob:
     validate: Callable[[nn.Module, int], dict[str, dict[str, float]]] | None = None
     # (task, metric) whose highest value marks the best model, kept as ckpt/model_best.pt
     best_metric: tuple[str, str] | None = None
+    # what the data readers kept and dropped, by reason; written to log/data_report.json
+    data_report: dict[str, Any] | None = None
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -69,8 +74,9 @@ class Trainer:
     """Runs ``job`` for ``cfg.num_train_steps`` optimiser updates, resuming from ``output_dir``."""
 
     def __init__(self, cfg: TrainOptions, job: TrainingJob, dist: Distributed,
-                 allow_config_change: bool = False) -> None:
+                 allow_config_change: bool = False, overwrite: bool = False) -> None:
         self.cfg, self.job, self.dist = cfg, job, dist
+        self.lock = self._claim_output_dir()
         set_dropout(job.model, cfg.dropout)
         self.model = dist.wrap_model(job.model)
         self.optimizer = build_optimizer(build_param_groups(job.model, cfg.weight_decay, cfg.lr_mul),
@@ -82,10 +88,23 @@ class Trainer:
                                          cfg.keep_checkpoints, dist.is_main)
         self.step = 0
         self.skipped_steps = 0
-        if self.checkpointer.check_or_write_config(to_dict(cfg), allow_config_change):
+        leftovers = self.checkpointer.remove_leftover_temporaries()
+        if self.checkpointer.check_or_write_config(to_dict(cfg), allow_config_change, overwrite):
             self._restore()
         self.logger = RunLogger(self.checkpointer.log_dir, cfg.num_train_steps, self.step,
                                 cfg.log_steps, dist.is_main)
+        if self.lock is not None and self.lock.previous_holder:
+            self.logger.info(f"warning: took over {cfg.output_dir} from a run that ended without releasing it "
+                             f"({describe_holder(self.lock.previous_holder)})")
+        if leftovers:
+            self.logger.info(f"removed {len(leftovers)} temporary file(s) of interrupted saves: "
+                             + ", ".join(p.name for p in leftovers))
+        if cfg.warmup_steps > cfg.num_train_steps:
+            self.logger.info(f"warning: warmup_steps {cfg.warmup_steps} > num_train_steps {cfg.num_train_steps}: "
+                             "the learning rate never reaches learning_rate")
+        if job.data_report is not None and dist.is_main:
+            atomic_write_text(self.checkpointer.log_dir / "data_report.json",
+                              json.dumps(job.data_report, indent=2, sort_keys=True))
 
     # ---------------------------------------------------------------------------------- loop
     def train(self) -> None:
@@ -105,6 +124,8 @@ class Trainer:
         finally:
             self.job.batches.close()  # loader worker processes end with the run, not at interpreter exit
             self.logger.close()
+            if self.lock is not None:
+                self.lock.release()
 
     def train_step(self, task: str, micro_batches: list[Any]) -> dict[str, float]:
         """Forward/backward every micro-batch (gradients summed, as the reference), then one update."""
@@ -168,11 +189,25 @@ class Trainer:
                 "scaler": self.precision.state_dict(), "per_rank": per_rank,
                 "world_size": self.dist.world_size}
 
+    def _claim_output_dir(self) -> RunLock | None:
+        """Rank 0 locks the output folder; every rank learns whether it could (no rank goes on alone)."""
+        lock, refusal = None, None
+        if self.dist.is_main:
+            try:
+                lock = RunLock(self.cfg.output_dir).acquire()
+            except RunLockError as error:
+                refusal = str(error)
+        refusal = self.dist.broadcast_object(refusal)
+        if refusal:
+            raise RunLockError(refusal)
+        return lock
+
     def _restore(self) -> None:
         state = self.checkpointer.load_state()
         if state["world_size"] != self.dist.world_size:
-            raise RuntimeError(f"{self.cfg.output_dir}: saved with {state['world_size']} processes, "
-                               f"resumed with {self.dist.world_size}; exact resume needs the same number")
+            raise ResumeError(f"{self.cfg.output_dir}: saved with {state['world_size']} processes, resumed "
+                              f"with {self.dist.world_size}; exact resume needs the same number of processes "
+                              "(or fine-tune from ckpt/model_step_N.pt with --checkpoint in a new output_dir)")
         unwrap(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])

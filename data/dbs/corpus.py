@@ -197,6 +197,8 @@ class VideoCorpus:
         if sub_ctx_len < 0 or max_txt_len < 1:
             raise ValueError(f"need sub_ctx_len >= 0 and max_txt_len >= 1, got {sub_ctx_len}, {max_txt_len}")
         self.max_clip_len, self.sub_ctx_len, self.max_txt_len = max_clip_len, sub_ctx_len, max_txt_len
+        self.subtitles.validate()
+        self.videos.validate()
         self.token_ids = TokenIds.from_meta(self.subtitles.meta)
         sub_fl, vid_fl = self.subtitles.frame_interval, self.videos.frame_interval
         if not math.isclose(sub_fl, vid_fl):
@@ -204,6 +206,8 @@ class VideoCorpus:
                              "rebuild the subtitle db with --frame-interval matching the features")
         self._ids = [vid for vid in self.subtitles.ids() if vid in self.videos]
         self.num_missing_features = len(self.subtitles) - len(self._ids)
+        self.num_truncated_clips = 0 if max_clip_len is None else sum(
+            self.videos.num_frames(vid) > max_clip_len for vid in self._ids)
         if not self._ids:
             raise ValueError(f"no video of {self.subtitles.path} has features in {self.videos.path}")
         self._index = {vid: i for i, vid in enumerate(self._ids)}

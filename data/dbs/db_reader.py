@@ -24,6 +24,10 @@ _ENVS: dict[tuple[str, int, int], tuple[int, lmdb.Environment]] = {}
 _ENVS_LOCK = threading.Lock()
 
 
+class DbError(ValueError):
+    """A db on disk cannot be read as it should; the message names the db, the key and the field."""
+
+
 def _reset_lock_after_fork() -> None:
     global _ENVS_LOCK
     _ENVS_LOCK = threading.Lock()  # a lock held by another thread at fork time would never be released
@@ -74,8 +78,12 @@ class LmdbReader:
                 return entry[1]
             if entry is not None:
                 entry[1].close()  # inherited through fork: LMDB forbids using it here
-            env = lmdb.open(self.path, readonly=True, lock=False, readahead=False, create=False, subdir=True,
-                            max_readers=self.max_readers)
+            try:
+                env = lmdb.open(self.path, readonly=True, lock=False, readahead=False, create=False, subdir=True,
+                                max_readers=self.max_readers)
+            except lmdb.Error as error:
+                raise DbError(f"{self.path}: not a readable LMDB database ({error}); rebuild or re-copy it") from None
+            _check_not_truncated(self.path, env)
             _ENVS[key] = (pid, env)
             return env
 
@@ -97,11 +105,25 @@ class LmdbReader:
             return txn.get(key.encode("utf-8"))
 
     def get(self, key: str) -> Any:
-        """Decoded record; ``KeyError`` when absent."""
+        """Decoded record; ``KeyError`` when absent, :class:`DbError` when the stored bytes do not decode."""
         data = self.get_bytes(key)
         if data is None:
             raise KeyError(f"{key!r} not in {self.path}")
-        return decode_value(data, self.compressed)
+        try:
+            return decode_value(data, self.compressed)
+        except Exception as error:  # msgpack / lz4 / numpy raise many types for damaged bytes
+            raise DbError(f"{self.path}: record {key!r} is damaged and does not decode "
+                          f"({type(error).__name__}: {error}); rebuild or re-copy the db") from None
+
+    def first_keys(self, count: int) -> list[str]:
+        """The first ``count`` keys in LMDB order (no scan of the whole db)."""
+        keys = []
+        with self._environment().begin() as txn:
+            for key in txn.cursor().iternext(keys=True, values=False):
+                if len(keys) == count:
+                    break
+                keys.append(key.decode("utf-8"))
+        return keys
 
     def keys(self) -> list[str]:
         """All keys, in LMDB (byte-sorted) order."""
@@ -122,6 +144,18 @@ class LmdbReader:
         state = self.__dict__.copy()
         state["_key"] = None  # the receiving process resolves (and opens) the files itself
         return state
+
+
+def _check_not_truncated(path: str, env: lmdb.Environment) -> None:
+    """A ``data.mdb`` shorter than its own last page is memory-mapped past its end: reading such a page
+    kills the process with SIGBUS, so refuse it at open."""
+    data = os.path.join(path, "data.mdb")
+    need = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
+    size = os.path.getsize(data)
+    if size < need:
+        env.close()
+        raise DbError(f"{data} is truncated: {size} bytes, but its pages need {need}; the copy or the build was "
+                      "cut short — re-copy or rebuild the db")
 
 
 class LmdbDatabase:
@@ -149,6 +183,16 @@ class LmdbDatabase:
             )
         self._reader = LmdbReader(self.path, compressed=storage.get("compression") == "lz4")
 
+    def validate(self, sample: int = 3) -> None:
+        """Open the LMDB files (a truncated file is refused) and check that the first ``sample`` records
+        decode into what this db kind stores: damage shows at start, not in the middle of a run."""
+        for key in self._reader.first_keys(sample):
+            self._checked(key, self._reader.get(key))
+
+    def _checked(self, key: str, record: Any) -> Any:
+        """``record`` if it has this db kind's fields (subclasses check them), else :class:`DbError`."""
+        return record
+
     def side_json(self, name: str, default: Any = None) -> Any:
         """Load a JSON side file of this db (``default`` when it does not exist)."""
         p = self.path / name
@@ -165,7 +209,18 @@ class LmdbDatabase:
         return dict(self.meta.get("special_ids", {}))
 
     def _get(self, key: str) -> Any:
-        return self._reader.get(key)
+        return self._checked(key, self._reader.get(key))
+
+    def _field(self, key: str, record: Any, name: str, types: type | tuple[type, ...]) -> Any:
+        """One field of a record, of the expected type(s), or a :class:`DbError` naming db, key and field."""
+        if not isinstance(record, dict) or name not in record:
+            raise DbError(f"{self.path}: record {key!r} has no field {name!r} (damaged, or not a {self.kind} db)")
+        value = record[name]
+        if not isinstance(value, types):
+            expected = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+            raise DbError(f"{self.path}: record {key!r} field {name!r} is a {type(value).__name__}, "
+                          f"expected {expected}")
+        return value
 
     def close(self) -> None:
         """Close this process's LMDB handle."""
@@ -180,6 +235,8 @@ class PerVideoDatabase(LmdbDatabase):
 
     def __init__(self, path: str | Path) -> None:
         super().__init__(path)
+        if not (self.path / "id2nframe.json").is_file():
+            raise DbError(f"{self.path}: side file id2nframe.json is missing (frames per video); rebuild the db")
         self._id2nframe: dict[str, int] = self.side_json("id2nframe.json", {})
 
     def __contains__(self, vid_name: object) -> bool:

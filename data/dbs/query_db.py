@@ -188,7 +188,7 @@ def build_query_db(
             **toker.meta(),
         )
     return {"queries": len(records), "videos": len(set(query2video.values())), "labelled": labelled,
-            "bad": policy.count}
+            "bad": policy.count, "past_end": sum(past_end(r) for r in records)}
 
 
 def id_field_of(fmt: str) -> str:
@@ -205,9 +205,26 @@ def _unique_records(path: str | Path, fmt: str, policy: BadInputPolicy) -> list[
         if rec[id_field] in seen:
             policy(BadInputError(path, where, f"duplicate {id_field} {rec[id_field]} (first at {seen[rec[id_field]]})"))
             continue
+        blank = [name for name, text in _texts(rec) if not str(text).strip()]
+        if blank:  # an empty query / question / answer would train and score on [CLS] alone
+            policy(BadInputError(path, where, f"{id_field} {rec[id_field]}: empty {', '.join(blank)} text"))
+            continue
         seen[rec[id_field]] = where
         out.append(rec)
     return out
+
+
+def _texts(rec: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(name, text) of every text a query record holds: ``desc``, or ``q`` and the answers."""
+    if "desc" in rec:
+        return [("desc", rec["desc"])]
+    return [("q", rec.get("q", "")), *((f"answer {i}", a) for i, a in enumerate(rec.get("answers", [])))]
+
+
+def past_end(rec: dict[str, Any]) -> bool:
+    """A moment that ends after its video (used clamped to the video)."""
+    ts, duration = rec.get("ts"), rec.get("duration")
+    return bool(ts and duration and float(ts[1]) > float(duration) + 1e-3)
 
 
 def _tokenise(records: list[dict[str, Any]], toker: TextTokenizer, is_qa: bool) -> None:

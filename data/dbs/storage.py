@@ -137,9 +137,18 @@ class AtomicDbWriter:
             except lmdb.MapFullError:
                 continue  # still too small: grow again
 
+    def _write_failed(self, error: lmdb.Error) -> OSError:
+        """A failed LMDB write as an error a user can act on (LMDB reports a full disk as an I/O error)."""
+        free = shutil.disk_usage(self.path.parent).free
+        return OSError(f"{self.path}: writing the db failed ({error}); {free / 2**20:.1f} MiB free on its disk "
+                       "— is it full? Nothing was left behind")
+
     def _commit_txn(self) -> None:
         assert self._env is not None and self._txn is not None, "writer closed"
-        self._txn.commit()
+        try:
+            self._txn.commit()
+        except lmdb.Error as error:
+            raise self._write_failed(error) from None
         self._pending.clear()
         self._pending_bytes = 0
         self._txn = self._env.begin(write=True)
@@ -166,9 +175,12 @@ class AtomicDbWriter:
         if self._done:
             raise RuntimeError("writer already committed or aborted")
         assert self._env is not None and self._txn is not None, "writer closed"
-        self._txn.commit()
-        self._txn = None
-        self._env.sync(True)
+        try:
+            self._txn.commit()
+            self._txn = None
+            self._env.sync(True)
+        except lmdb.Error as error:
+            raise self._write_failed(error) from None
         self._env.close()
         self._env = None
         for name, (how, obj, pretty) in self._side_files.items():

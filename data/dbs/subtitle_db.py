@@ -19,7 +19,9 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from data.dbs.db_reader import PerVideoDatabase
+import numpy as np
+
+from data.dbs.db_reader import DbError, PerVideoDatabase
 from data.dbs.storage import AtomicDbWriter
 from data.prepro.alignment import align_subtitles, sort_subtitles
 from data.prepro.annotations import BadInputError, BadInputPolicy, parse_subtitles, read_frame_counts
@@ -42,6 +44,16 @@ class SubtitleDb(PerVideoDatabase):
     def __getitem__(self, vid_name: str) -> dict[str, Any]:
         """The record of one video (``frame_owner`` as an int32 array)."""
         return self._get(vid_name)
+
+    def _checked(self, key: str, record: Any) -> Any:
+        ids = self._field(key, record, "input_ids", list)
+        owner = self._field(key, record, "frame_owner", (np.ndarray, list))
+        if not all(isinstance(row, list) for row in ids):
+            raise DbError(f"{self.path}: record {key!r} field 'input_ids' must be a list of token-id lists")
+        if len(owner) and int(np.max(owner)) >= len(ids):
+            raise DbError(f"{self.path}: record {key!r} field 'frame_owner' names subtitle {int(np.max(owner))} "
+                          f"of {len(ids)}")
+        return record
 
     @property
     def frame_interval(self) -> float:
@@ -133,7 +145,7 @@ def build_subtitle_db(
     nframes = dict(frame_counts) if isinstance(frame_counts, Mapping) else read_frame_counts(frame_counts)
     toker = as_tokenizer(tokenizer)
     policy = BadInputPolicy(skip=skip_bad, log=log)
-    stats = {"videos": 0, "subtitles": 0, "dropped_subtitles": 0, "cut_subtitles": 0, "bad": 0}
+    stats = {"videos": 0, "subtitles": 0, "dropped_subtitles": 0, "cut_subtitles": 0, "empty_text": 0, "bad": 0}
     id2nframe: dict[str, int] = {}
     id2len: dict[str, int] = {}
     items: Iterable[tuple[str, dict[str, Any]]] = parse_subtitles(subtitle_path, policy)
@@ -154,6 +166,7 @@ def build_subtitle_db(
             stats["subtitles"] += len(record["sub"])
             stats["dropped_subtitles"] += info["dropped"]
             stats["cut_subtitles"] += info["cut"]
+            stats["empty_text"] += sum(not ids for ids in record["input_ids"])  # kept (they own frames), counted
         if not id2nframe:
             raise BadInputError(subtitle_path, None, "no usable video in the file")
         writer.add_json("id2nframe.json", id2nframe)

@@ -11,13 +11,14 @@ concatenates them in folder order.
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from data.dbs.db_reader import PerVideoDatabase
+from data.dbs.db_reader import DbError, PerVideoDatabase
 from data.dbs.storage import AtomicDbWriter
 from data.prepro.annotations import BadInputError, BadInputPolicy, OnBad
 
@@ -41,6 +42,16 @@ class VideoFeatureDb(PerVideoDatabase):
         if max_frames is not None:
             feats = feats[:max_frames]
         return feats.astype(np.float32, copy=False)
+
+    def _checked(self, key: str, record: Any) -> Any:
+        """Every record read is checked: the features are a finite (frames, feature_dim) float array, so
+        damaged bytes or NaN never reach a model (a NaN feature silently turns every score into NaN)."""
+        feats = self._field(key, record, "features", np.ndarray)
+        problem = _feature_problem(feats, self.feature_dim)
+        if problem:
+            raise DbError(f"{self.path}: video {key!r} field 'features': {problem}; rebuild the db "
+                          "(scripts/convert_videodb.py checks features when building)")
+        return record
 
     @property
     def id2nframe(self) -> dict[str, int]:
@@ -164,7 +175,7 @@ def load_npz_array(path: Path, key: str) -> np.ndarray:
         with np.load(path, allow_pickle=False) as z:
             names = list(z.files)
             array = z[key] if key in names else None
-    except (OSError, ValueError, EOFError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # a truncated file is a bad zip
         raise BadInputError(path, None, f"cannot read npz ({e})") from None
     if array is None:
         raise BadInputError(path, None, f"no array {key!r} (has {', '.join(names) or 'nothing'})")

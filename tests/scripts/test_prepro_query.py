@@ -105,7 +105,8 @@ def _fail(capsys, *args):
      (json.dumps({"desc_id": 2, "vid_name": "v"}), "line 2: missing field 'desc'"),
      (json.dumps({**TVR_OK, "desc_id": 3, "ts": [5, 1]}), "line 2: ts ends before it starts"),
      (json.dumps({**TVR_OK, "desc_id": "x"}), "line 2: desc_id must be a number"),
-     (json.dumps(TVR_OK), "line 2: duplicate desc_id 1 (first at line 1)")],
+     (json.dumps(TVR_OK), "line 2: duplicate desc_id 1 (first at line 1)"),
+     (json.dumps({**TVR_OK, "desc_id": 4, "desc": "   "}), "line 2: desc_id 4: empty desc text")],
 )
 def test_bad_tvr_line(tmp_path, capsys, bad_line, problem):
     path = write_jsonl(tmp_path / "tvr.jsonl", [TVR_OK, bad_line, {**TVR_OK, "desc_id": 9}])
@@ -149,3 +150,9 @@ def test_existing_output_needs_overwrite(tmp_path, capsys):
     run(capsys, *args)
     assert _fail(capsys, *args) == f"error: {tmp_path / 'db'} already exists; pass --overwrite to replace it"
     assert run(capsys, *args, "--overwrite").startswith("wrote 1 queries")
+
+
+def test_moments_past_the_video_end_are_counted(tmp_path, capsys):
+    path = write_jsonl(tmp_path / "tvr.jsonl", [TVR_OK, {**TVR_OK, "desc_id": 2, "ts": [1.0, TVR_OK["duration"] + 5]}])
+    assert main(["--format", "tvr", "--annotation", str(path), "--output", str(tmp_path / "db"), *TOK]) == 0
+    assert "; 1 moments end after their video's duration" in capsys.readouterr().out

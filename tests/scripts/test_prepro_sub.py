@@ -103,3 +103,13 @@ def test_allow_empty_sub_and_video_db_frame_counts(tmp_path, capsys):
     assert SubtitleDb(tmp_path / "db")["e"]["frame_owner"].tolist() == [-1, -1]
     assert fail("--subtitles", str(path), "--frame-counts", str(tmp_path / "nope.json"),
                 "--output", str(tmp_path / "db2")) == f"error: {tmp_path / 'nope.json'}: frame-count file not found"
+
+
+def test_subtitles_without_text_are_kept_and_counted(tmp_path, capsys):
+    path = write_jsonl(tmp_path / "subs.jsonl", [{"vid_name": "a", "sub": [{"text": "hi there", "start": 0, "end": 1},
+                                                                           {"text": " ", "start": 1, "end": 3}]}])
+    (tmp_path / "frames.json").write_text(json.dumps({"a": 4}))
+    line = run(capsys, "--subtitles", str(path), "--frame-counts", str(tmp_path / "frames.json"),
+               "--output", str(tmp_path / "db"))
+    assert line.startswith("wrote 1 videos, 2 subtitles")
+    assert line.endswith("; 1 subtitles have no text (kept: they own frames)")

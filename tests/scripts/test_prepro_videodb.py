@@ -75,3 +75,12 @@ def test_npz_without_features_array(feature_dir, tmp_path):
     bad = write_npz(feature_dir / "resnet_features", "v1", np.zeros((5, RN), np.float32), key="feats")
     message = fail("--feature-dir", str(feature_dir), "--output", str(tmp_path / "db"))
     assert message == f"error: {bad}: no array 'features' (has feats)"
+
+
+def test_truncated_npz_is_one_line_and_skippable(feature_dir, tmp_path, capsys):
+    bad = feature_dir / "resnet_features" / "v2.npz"
+    bad.write_bytes(bad.read_bytes()[:40])  # a copy cut short
+    message = fail("--feature-dir", str(feature_dir), "--output", str(tmp_path / "db"))
+    assert message.startswith(f"error: {bad}: cannot read npz") and "\n" not in message
+    line = run(capsys, "--feature-dir", str(feature_dir), "--output", str(tmp_path / "db"), "--skip-bad")
+    assert "skipped 1 bad" in line and VideoFeatureDb(tmp_path / "db").ids() == ["v1", "v3"]

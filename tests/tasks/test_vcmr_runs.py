@@ -4,24 +4,7 @@ import json
 import pytest
 
 from evaluation.tvr_metrics import load_predictions
-from tests.helpers_runs import ROOT, TINY_MODEL, read_losses, run_script
-
-
-def tiny_vcmr_config(tmp, demo, **overrides):
-    model = tmp / "tiny_model.json"
-    model.write_text(json.dumps(TINY_MODEL))
-    base = json.loads((ROOT / "config/train-tvr-demo.json").read_text())
-    base.update(model_config=str(model), checkpoint=None, demo_corpus=str(demo),
-                sub_txt_db=str(demo / "txt_db/tv_subtitles.db"), vfeat_db=str(demo / "video_db/tv"),
-                train_query_txt_db=str(demo / "txt_db/tvr_train.db"),
-                val_query_txt_db=str(demo / "txt_db/tvr_val.db"), output_dir=str(tmp / "run"),
-                num_train_steps=2, valid_steps=2, save_steps=2, log_steps=1, warmup_steps=1, n_workers=0,
-                train_batch_size=4, vcmr_eval_video_batch_size=64, vcmr_eval_batch_size=32,
-                hard_negtiave_start_step=[2], hard_pool_size=[2])
-    base.update(overrides)
-    path = tmp / "vcmr.json"
-    path.write_text(json.dumps(base))
-    return path
+from tests.helpers_runs import read_losses, run_script, tiny_vcmr_config
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ def test_retrieval_db_api(tmp_path):
         {"vid_name": "v2", "duration": 20.0, "ts": [1.0, 2.0], "desc": "Rain.", "type": "vt", "desc_id": 9},
     ])
     counts = build_query_db(path, "tvr", tmp_path / "db", tokenizer())
-    assert counts == {"queries": 3, "videos": 2, "labelled": 3, "bad": 0}
+    assert counts == {"queries": 3, "videos": 2, "labelled": 3, "bad": 0, "past_end": 0}
     db = QueryDb(tmp_path / "db")
     assert db.ids() == ["7", "8", "9"] and len(db) == 3 and 7 in db and "7" in db
     rec = db[7]

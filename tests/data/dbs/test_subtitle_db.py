@@ -28,7 +28,8 @@ def db_path(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("subs")
     path = write_jsonl(tmp / "subs.jsonl", VIDEOS)
     stats = build_subtitle_db(path, FRAMES, tmp / "db", tokenizer())
-    assert stats == {"videos": 2, "subtitles": 3, "dropped_subtitles": 1, "cut_subtitles": 1, "bad": 0}
+    assert stats == {"videos": 2, "subtitles": 3, "dropped_subtitles": 1, "cut_subtitles": 1, "empty_text": 0,
+                     "bad": 0}
     return tmp / "db"
 
 
