@@ -71,6 +71,20 @@ def test_videos_without_features_are_reported_and_too_many_stop_the_run(demo_cop
     assert "data: target tv videos: kept 40 of 400, dropped 360" in result.stdout
     report = json.loads((tmp_path / "run" / "log" / "data_report.json").read_text())
     assert report["target tv videos"]["kept"] == 40 and sum(report["target tv videos"]["dropped"].values()) == 360
+    long_clips = sum(len(f) > 100 for _, f in features)  # max_clip_len 100 cuts these, counted
+    assert report["target tv videos"]["clips_cut_to_max_clip_len"] == long_clips
+
+
+def test_targets_with_different_feature_sizes_name_both_dbs(demo_copy, tmp_path):
+    db = demo_copy / "video_db" / "how2"
+    reader = VideoFeatureDb(db)
+    features = [(vid, reader.get(vid)[:, :64]) for vid in reader.ids()]
+    shutil.rmtree(db)
+    build_video_db(features, db)
+    config = tiny_pretrain_config(tmp_path, demo_copy, num_train_steps=1)
+    line = one_error_line(run_script(["pretrain.py", "--config", str(config)]))
+    assert "different feature sizes" in line and f"{db} has 64" in line
+    assert f"{demo_copy / 'video_db' / 'tv'} has 128" in line
 
 
 def test_a_second_run_into_a_busy_output_dir_is_refused(demo_dir, tmp_path):
