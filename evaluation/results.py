@@ -23,6 +23,18 @@ def results_dir(output_dir: str | Path, split: str) -> Path:
     return Path(output_dir) / f"results_{split}"
 
 
+def write_source(out: Path, **paths: Any) -> None:
+    """``source.json``: the dbs (and checkpoint) the results were made from, for ``scripts/view_results.py``."""
+    atomic_write_text(out / "source.json", json.dumps({k: (str(v) if v is not None else None)
+                                                       for k, v in paths.items()}, indent=2))
+
+
+def write_ground_truth(out: Path, records: list[dict[str, Any]]) -> str:
+    """``ground_truth.jsonl`` for queries that live in no query db (held-out subtitles); returns its name."""
+    atomic_write_text(out / "ground_truth.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+    return "ground_truth.jsonl"
+
+
 def write_moment_results(out: Path, predictions: dict[str, Any], metrics: dict[str, Any] | None, log: Log) -> None:
     write_predictions(out / "predictions.json", predictions["video2idx"], predictions)
     count = max((len(items) for task, items in predictions.items() if task != "video2idx"), default=0)

@@ -21,7 +21,7 @@ from data.dbs.corpus import VideoCorpus
 from data.dbs.query_db import QueryDb
 from data.loading.meta_loader import MetaLoader, TaskStream
 from data.loading.retrieval_datasets import QuerySource, VcmrDataset
-from evaluation.results import results_dir, write_moment_results
+from evaluation.results import results_dir, write_moment_results, write_source
 from evaluation.tvr_metrics import write_predictions
 from evaluation.vcmr_inference import run_vcmr_inference
 from model.heads.retrieval import identity_gather
@@ -133,4 +133,7 @@ def evaluate_vcmr(cfg: VcmrConfig, split: str, dist: Distributed, log: Log) -> N
     model = build_vcmr_model(cfg, corpus, dist, log)
     predictions, metrics = run_vcmr_inference(model, corpus, db, section(cfg, MomentEvalOptions), dist, log)
     if dist.is_main:
-        write_moment_results(results_dir(cfg.output_dir, split), predictions, metrics, log)
+        out = results_dir(cfg.output_dir, split)
+        write_moment_results(out, predictions, metrics, log)
+        write_source(out, query_db=getattr(cfg, option), sub_txt_db=cfg.sub_txt_db, vfeat_db=cfg.vfeat_db,
+                     checkpoint=cfg.checkpoint)

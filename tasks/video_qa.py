@@ -18,7 +18,7 @@ from data.dbs.corpus import VideoCorpus
 from data.loading.meta_loader import MetaLoader, TaskStream
 from data.loading.qa_datasets import VideoQaDataset
 from evaluation.qa_eval import evaluate_qa
-from evaluation.results import results_dir, write_qa_results
+from evaluation.results import results_dir, write_qa_results, write_source
 from model.video_qa import HeroForVideoQA
 from pretrained.checkpoint_file import model_writer
 from pretrained.loading import DataShape
@@ -112,4 +112,7 @@ def evaluate_videoqa(cfg: VideoQaConfig, split: str, dist: Distributed, log: Log
     model = build_qa_model(cfg, corpus, dist, log, require_heads=True)
     result = evaluate_qa(model, dataset, cfg.val_batch_size, dist, cfg.precision)
     if dist.is_main:
-        write_qa_results(results_dir(cfg.output_dir, split), split, result, log)
+        out = results_dir(cfg.output_dir, split)
+        write_qa_results(out, split, result, log)
+        write_source(out, query_db=getattr(cfg, SPLIT_OPTIONS[split]), sub_txt_db=cfg.sub_txt_db,
+                     vfeat_db=cfg.vfeat_db, checkpoint=cfg.checkpoint)

@@ -19,7 +19,7 @@ from data.dbs.corpus import VideoCorpus
 from data.loading.meta_loader import TaskStream
 from data.loading.pretrain_datasets import VsmDataset
 from data.loading.subtitle_queries import HeldoutSubtitleQueries, select_heldout_subtitles
-from evaluation.results import results_dir, write_moment_results
+from evaluation.results import results_dir, write_ground_truth, write_moment_results, write_source
 from evaluation.vcmr_inference import run_vcmr_inference
 from tasks.data_report import DataReport
 from tasks.setup import SetupError
@@ -86,4 +86,9 @@ def evaluate_vsm(cfg: VsmConfig, dist: Distributed, log: Log) -> None:
     model = build_vcmr_model(cfg, corpus, dist, log)
     predictions, metrics = run_vcmr_inference(model, corpus, queries, section(cfg, MomentEvalOptions), dist, log)
     if dist.is_main:
-        write_moment_results(results_dir(cfg.output_dir, "val"), predictions, metrics, log)
+        out = results_dir(cfg.output_dir, "val")
+        write_moment_results(out, predictions, metrics, log)
+        truth = [{key: queries.record(i).get(key) for key in ("desc_id", "desc", "vid_name", "ts")}
+                 for i in range(len(queries))]
+        write_source(out, query_records=write_ground_truth(out, truth), sub_txt_db=cfg.sub_txt_db,
+                     vfeat_db=cfg.vfeat_db, checkpoint=cfg.checkpoint)
