@@ -29,14 +29,6 @@ import _bootstrap  # noqa: F401  (repository root on sys.path)
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_MODEL = {
-    "f_config": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64,
-                 "max_position_embeddings": 512, "type_vocab_size": 2, "vocab_size": 30528},
-    "c_config": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 4, "intermediate_size": 64},
-    "q_config": {"hidden_size": 32, "num_hidden_layers": 0, "num_attention_heads": 4, "intermediate_size": 64,
-                 "type_vocab_size": 1, "vocab_size": 30528},
-    "vfeat_dim": 128, "text_vocab_size": 30522,
-}
 
 
 def parse_args() -> argparse.Namespace:
@@ -51,8 +43,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def write_config(work: Path, demo: Path, name: str, steps: int, save_steps: int) -> Path:
-    model = work / "tiny_model.json"
-    model.write_text(json.dumps(TINY_MODEL))
+    model = ROOT / "config/hero_tiny_model.json"  # hidden 32, 2+1 layers: seconds per run
     cfg = json.loads((ROOT / "config/pretrain-demo.json").read_text())
     cfg.update(model_config=str(model), text_init=None, demo_corpus=str(demo), txt_db=str(demo), img_db=str(demo),
                output_dir=str(work / name), num_train_steps=steps, valid_steps=max(steps // 2, 1),

@@ -9,14 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-TINY_MODEL = {
-    "f_config": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64,
-                 "max_position_embeddings": 512, "type_vocab_size": 2, "vocab_size": 30528},
-    "c_config": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 4, "intermediate_size": 64},
-    "q_config": {"hidden_size": 32, "num_hidden_layers": 0, "num_attention_heads": 4, "intermediate_size": 64,
-                 "type_vocab_size": 1, "vocab_size": 30528},
-    "vfeat_dim": 128, "text_vocab_size": 30522,
-}
+TINY_MODEL = json.loads((ROOT / "config/hero_tiny_model.json").read_text())  # hidden 32, 2+1 layers
 
 
 def tiny_pretrain_config(tmp: Path, demo: Path, **overrides) -> Path:
