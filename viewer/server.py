@@ -148,6 +148,12 @@ class ViewerHandler(BaseHTTPRequestHandler):
             first, _, last = self.headers["Range"][len("bytes="):].partition("-")
             start = int(first) if first else max(size - int(last), 0)
             end = min(int(last), size - 1) if first and last else size - 1
+            if start >= size or start > end:
+                self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
+                self.send_header("Content-Range", f"bytes */{size}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
         self.send_response(HTTPStatus.PARTIAL_CONTENT if ranged else HTTPStatus.OK)
         self.send_header("Content-Type", mimetypes.guess_type(path.name)[0] or "video/mp4")
         self.send_header("Accept-Ranges", "bytes")

@@ -94,6 +94,8 @@ def test_video_files_are_served_with_ranges(server, vcmr_run):
     assert json.loads(get(server, f"/api/query/{detail['id']}")[1])["videos"][vid]["url"] == f"/video/{vid}"
     status, body, headers = get(server, f"/video/{vid}", {"Range": "bytes=10-19"})
     assert status == 206 and body == bytes(range(10, 20)) and headers["Content-Range"] == "bytes 10-19/1024"
+    assert get(server, f"/video/{vid}", {"Range": "bytes=-24"})[1] == (bytes(range(256)) * 4)[-24:]
+    assert get(server, f"/video/{vid}", {"Range": "bytes=5000-"})[0] == 416
     assert get(server, "/video/nope")[0] == 404
 
 
