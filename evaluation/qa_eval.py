@@ -20,9 +20,9 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from data.dbs.corpus import parse_span_seconds
-from data.loading.meta_loader import validation_loader
 from data.loading.qa_datasets import VideoQaDataset
 from utils.distributed import Distributed
 from utils.precision import Precision
@@ -142,26 +142,29 @@ def predict_rank(model: nn.Module, dataset: VideoQaDataset, batch_size: int, dis
                  precision: str = "fp32") -> list[tuple[str, int, list[float]]]:
     """This rank's share of ``dataset``: ``(qid, answer index, [st, ed] seconds)`` per question.
 
-    The validation loader gives this rank the dataset indices ``rank + i · world_size`` in order; the
-    dataset's ``question_ids`` names them. ``precision`` is the run's (autocast as in training).
+    The questions are cut into the same contiguous batches whatever the number of ranks, and rank r takes
+    batches r, r + world_size, …: every batch is computed exactly as in a single process, so N processes give
+    byte-identical predictions (sharding single questions changed the batches' padding, and near-tied answer
+    logits could then flip). ``precision`` is the run's (autocast as in training).
     """
     net = unwrap(model)
     was_training = net.training
     net.eval()
     rows: list[tuple[str, int, list[float]]] = []
-    position = 0
     interval = dataset.corpus.frame_interval
     autocast = Precision(precision, dist.device).autocast
+    size = len(dataset)
+    batches = [list(range(s, min(s + batch_size, size))) for s in range(0, size, batch_size)]
+    batches = batches[dist.rank::dist.world_size]
     try:
-        for batch in validation_loader(dataset, batch_size, rank=dist.rank, world_size=dist.world_size):
+        loader = DataLoader(dataset, batch_sampler=batches, collate_fn=dataset.collate)
+        for indices, batch in zip(batches, loader):
             with autocast():
                 out = net(batch.to(dist.device))
             answers = out.logits.float().argmax(dim=-1).tolist()
             frames = best_spans(out.st_logits, out.ed_logits).tolist()
-            for answer, (start, end) in zip(answers, frames):
-                qid = dataset.question_ids[dist.rank + position * dist.world_size]
-                rows.append((qid, int(answer), frames_to_seconds(start, end, interval)))
-                position += 1
+            for index, answer, (start, end) in zip(indices, answers, frames):
+                rows.append((dataset.question_ids[index], int(answer), frames_to_seconds(start, end, interval)))
     finally:
         net.train(was_training)
     return rows
