@@ -5,6 +5,8 @@ Example (from the repo root)::
     python scripts/prepro_sub.py --subtitles tv_subtitles.jsonl --frame-counts video_db/tv \\
         --output txt_db/tv_subtitles.db --frame-interval 1.5 --tokenizer /path/to/tokenizer
 
+    python scripts/prepro_sub.py --srt-dir VIDEO_DIR --frame-counts video_db/mine --output txt_db/mine_subtitles.db
+
 Subtitles are sorted by start time, aligned to frames with HERO's rule (data/alignment.py) and tokenised
 with the subtitle rule (data/tokenization.py). Bad videos stop the script with one line naming the file,
 the line and the problem, unless --skip-bad is given.
@@ -30,8 +32,13 @@ from scripts.db_flags import add_db_writer_flags  # noqa: E402
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--subtitles", "--annotation", required=True, type=Path,
-                   help='jsonl, one {"vid_name", "sub": [{"text","start","end"}, ...]} per line')
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--subtitles", "--annotation", type=Path,
+                        help='jsonl, one {"vid_name", "sub": [{"text","start","end"}, ...]} per line '
+                             '(an ASR jsonl may name the list "segments")')
+    source.add_argument("--srt-dir", "--srt_dir", dest="srt_dir", type=Path,
+                        help="folder of <video>.srt / <video>.vtt files (e.g. beside the videos): every video of "
+                             "--frame-counts is written, those without a file with no subtitle")
     p.add_argument("--frame-counts", "--frame_counts", "--vid2nframe", dest="frame_counts", required=True,
                    type=Path, help="JSON {video: number of frames}, or a video db directory (its id2nframe.json)")
     p.add_argument("--output", required=True, type=Path, help="db directory to create")
@@ -63,10 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     from data.dbs.subtitle_db import build_subtitle_db  # imported here so --help stays fast
 
     t0 = time.time()
-    total = _count_lines(args.subtitles)
+    total = _count_lines(args.subtitles) if args.subtitles else None
     try:
         stats = build_subtitle_db(
-            args.subtitles, args.frame_counts, args.output, args.tokenizer,
+            args.subtitles or args.srt_dir, args.frame_counts, args.output, args.tokenizer,
             frame_interval=args.frame_interval, skip_bad=args.skip_bad, allow_empty=args.allow_empty,
             overwrite=args.overwrite, compress=args.compress,
             log=lambda msg: tqdm.write(msg, file=sys.stderr),
@@ -77,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {stats['videos']} videos, {stats['subtitles']} subtitles "
           f"({stats['dropped_subtitles']} after the video end dropped, {stats['cut_subtitles']} long last cut), "
           f"skipped {stats['bad']} bad -> {args.output} in {time.time() - t0:.1f}s"
-          + (f"; {stats['empty_text']} subtitles have no text (kept: they own frames)" if stats["empty_text"] else ""))
+          + (f"; {stats['empty_text']} subtitles have no text (kept: they own frames)" if stats["empty_text"] else "")
+          + (f"; {stats['without_subtitles']} videos without a subtitle file, {stats['unmatched_files']} subtitle "
+             "files of no video" if args.srt_dir else ""))
     return 0
 
 

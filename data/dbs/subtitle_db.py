@@ -25,6 +25,7 @@ from data.dbs.db_reader import DbError, PerVideoDatabase
 from data.dbs.storage import AtomicDbWriter
 from data.prepro.alignment import align_subtitles, sort_subtitles
 from data.prepro.annotations import BadInputError, BadInputPolicy, parse_subtitles, read_frame_counts
+from data.prepro.subtitle_files import iter_subtitle_folder, unmatched_subtitle_files
 from data.prepro.tokenization import TextTokenizer, as_tokenizer
 
 
@@ -113,10 +114,13 @@ def build_subtitle_db(
     log: Callable[[str], None] | None = None,
     progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
 ) -> dict[str, int]:
-    """Build a subtitle db from a subtitle jsonl file.
+    """Build a subtitle db from a subtitle jsonl file or a folder of ``.srt`` / ``.vtt`` files.
 
     Args:
-        subtitle_path: jsonl, one ``{"vid_name", "sub": [{"text","start","end"}]}`` per line.
+        subtitle_path: jsonl, one ``{"vid_name", "sub": [{"text","start","end"}]}`` per line (an ASR
+            output may name the list ``"segments"``); or a folder holding ``<video>.srt`` / ``<video>.vtt``
+            per video of ``frame_counts`` (e.g. beside the video files): every video of the frame counts
+            is then written, those without a subtitle file with no subtitle (``allow_empty`` is implied).
         frame_counts: ``{vid: frames}``, a JSON file of it, or a video db directory (its id2nframe.json).
         output: db directory to create (atomically).
         tokenizer: local tokenizer path or instance (default: the bundled MiniLM BERT tokenizer).
@@ -131,7 +135,8 @@ def build_subtitle_db(
 
     Returns:
         Counts: ``videos``, ``subtitles``, ``dropped_subtitles`` (start after the video end),
-        ``cut_subtitles`` (long last subtitle cut), ``bad``.
+        ``cut_subtitles`` (long last subtitle cut), ``bad``; from a folder also ``without_subtitles``
+        (videos without a subtitle file) and ``unmatched_files`` (subtitle files of no video, each logged).
 
     Raises:
         BadInputError: first bad record when ``skip_bad`` is False.
@@ -148,7 +153,18 @@ def build_subtitle_db(
     stats = {"videos": 0, "subtitles": 0, "dropped_subtitles": 0, "cut_subtitles": 0, "empty_text": 0, "bad": 0}
     id2nframe: dict[str, int] = {}
     id2len: dict[str, int] = {}
-    items: Iterable[tuple[str, dict[str, Any]]] = parse_subtitles(subtitle_path, policy)
+    folder = Path(subtitle_path).is_dir()
+    items: Iterable[tuple[str, dict[str, Any]]]
+    if folder:
+        allow_empty = True  # a video without a subtitle file is a video without speech, not bad input
+        names = sorted(nframes)
+        unmatched = unmatched_subtitle_files(subtitle_path, names)
+        for name in unmatched[:20]:
+            policy.log(f"warning: {Path(subtitle_path) / name} matches no video of {counts_src}; not used")
+        stats.update(without_subtitles=0, unmatched_files=len(unmatched))
+        items = iter_subtitle_folder(subtitle_path, names, policy)
+    else:
+        items = parse_subtitles(subtitle_path, policy)
     if progress is not None:
         items = progress(items)
     with AtomicDbWriter(output, "subtitles", compress=compress, overwrite=overwrite) as writer:
@@ -167,6 +183,8 @@ def build_subtitle_db(
             stats["dropped_subtitles"] += info["dropped"]
             stats["cut_subtitles"] += info["cut"]
             stats["empty_text"] += sum(not ids for ids in record["input_ids"])  # kept (they own frames), counted
+            if folder and not item["sub"]:
+                stats["without_subtitles"] += 1
         if not id2nframe:
             raise BadInputError(subtitle_path, None, "no usable video in the file")
         writer.add_json("id2nframe.json", id2nframe)

@@ -189,7 +189,8 @@ def _clip_relative(st: float, ed: float, clip_st: float, clip_len: float) -> tup
 
 
 def parse_subtitles(path: str | Path, on_bad: OnBad) -> Iterator[tuple[str, dict[str, Any]]]:
-    """TV-subtitle jsonl: ``{"vid_name", "sub": [{"text","start","end"}...]}`` per line.
+    """TV-subtitle jsonl: ``{"vid_name", "sub": [{"text","start","end"}...]}`` per line; an ASR jsonl may
+    name the list ``"segments"`` (Whisper's name; other fields of a segment are ignored).
 
     Yields ``(where, {"vid_name", "sub"})``; ``sub`` may be empty (the caller decides). Duplicate videos,
     missing fields, non-numeric or reversed times are bad records.
@@ -198,9 +199,10 @@ def parse_subtitles(path: str | Path, on_bad: OnBad) -> Iterator[tuple[str, dict
     for where, obj in iter_jsonl(path, on_bad):
         try:
             vid = _str(obj, "vid_name")
-            subs = _field(obj, "sub")
+            key = "segments" if "sub" not in obj and "segments" in obj else "sub"  # ASR (Whisper) output
+            subs = _field(obj, key)
             if not isinstance(subs, list):
-                raise ValueError(f"field 'sub' must be a list, got {type(subs).__name__}")
+                raise ValueError(f"field {key!r} must be a list, got {type(subs).__name__}")
             clean = []
             for i, s in enumerate(subs):
                 if not isinstance(s, dict):

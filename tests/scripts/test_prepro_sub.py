@@ -113,3 +113,75 @@ def test_subtitles_without_text_are_kept_and_counted(tmp_path, capsys):
                "--output", str(tmp_path / "db"))
     assert line.startswith("wrote 1 videos, 2 subtitles")
     assert line.endswith("; 1 subtitles have no text (kept: they own frames)")
+
+
+def _video_db(path, frames: dict[str, int], dim: int = 8):
+    from data.dbs.video_db import build_video_db
+    rng = np.random.default_rng(0)
+    build_video_db(((v, rng.standard_normal((n, dim), dtype=np.float32)) for v, n in frames.items()), path)
+    return path
+
+
+def test_srt_and_vtt_files_beside_the_videos(tmp_path, capsys):
+    """A folder of videos with .srt / .vtt files of the same name (one video without): a subtitle db over a real
+    video db that tasks/corpus.py opens, every video of the video db in it."""
+    from config.schema import ClipOptions
+    from tasks.corpus import open_corpus
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    video_db = _video_db(tmp_path / "video_db", {"cooking": 8, "interview": 6, "silent": 5})
+    (videos / "cooking.srt").write_text(
+        "1\r\n00:00:00,500 --> 00:00:04,000\r\n<i>First</i> chop the onions\r\nvery finely.\r\n\r\n"
+        "2\r\n00:00:03,000 --> 00:00:07,250\r\nThen heat the pan.\r\n\r\n"  # overlaps cue 1
+        "3\r\n00:01:00,000 --> 00:01:02,000\r\nafter the video end\r\n", encoding="utf-8")
+    (videos / "interview.vtt").write_text("WEBVTT\n\nNOTE asr output\n\n00:01.000 --> 00:05.000 align:start\n"
+                                          "<v Host>Welcome back to the show.\n", encoding="utf-8")
+    (videos / "unrelated.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\nnobody's\n", encoding="utf-8")
+    assert main(["--srt-dir", str(videos), "--frame-counts", str(video_db), "--output", str(tmp_path / "db"),
+                 *TOK]) == 0
+    out, err = capsys.readouterr()
+    line = summary_line(out)
+    assert line.startswith("wrote 3 videos, 3 subtitles (1 after the video end dropped")
+    assert line.endswith("; 1 videos without a subtitle file, 1 subtitle files of no video")
+    assert f"warning: {videos / 'unrelated.srt'} matches no video of {video_db}; not used" in err
+    db = SubtitleDb(tmp_path / "db")
+    cooking = db["cooking"]
+    assert [s["text"] for s in cooking["sub"]] == ["First chop the onions very finely.", "Then heat the pan."]
+    ali = align_subtitles([0.5, 3.0], [4.0, 7.25], 8, 1.5)
+    np.testing.assert_array_equal(cooking["frame_owner"], ali.frame_owner)
+    assert cooking["frame_owner"].tolist() == [0, 0, 1, 1, 1, -1, -1, -1]  # frame 2 goes to the better overlap
+    assert cooking["input_ids"] == tokenizer().encode_subtitles([s["text"] for s in cooking["sub"]])
+    assert db["interview"]["sub"] == [{"text": "Welcome back to the show.", "start": 1.0, "end": 5.0}]
+    assert db["silent"]["sub"] == [] and db["silent"]["frame_owner"].tolist() == [-1] * 5
+    corpus = open_corpus(str(tmp_path / "db"), str(video_db), ClipOptions(max_clip_len=100))
+    assert corpus.ids() == ["cooking", "interview", "silent"]
+    item = corpus.video_item("silent")
+    assert item.frame_feats.shape == (5, 8) and item.subtitle_ids == [] and (item.frame_owner == -1).all()
+    assert corpus.video_item("cooking").subtitle_ids[1][0] == corpus.token_ids.sep
+
+
+def test_a_bad_subtitle_file_names_file_and_cue(tmp_path, capsys):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    video_db = _video_db(tmp_path / "video_db", {"good": 4, "broken": 4})
+    (videos / "good.srt").write_text("1\n00:00:00,000 --> 00:00:03,000\nfine\n", encoding="utf-8")
+    (videos / "broken.vtt").write_text("WEBVTT\n\n00:00.000 --> 00:01.000\nok\n\n00:02.000 --> 00:03,0x0\nbad\n",
+                                       encoding="utf-8")
+    args = ["--srt-dir", str(videos), "--frame-counts", str(video_db), "--output", str(tmp_path / "db")]
+    assert fail(*args) == f"error: {videos / 'broken.vtt'}: cue 2 (line 6): malformed timestamp '00:03,0x0' " \
+        "(expected hh:mm:ss,mmm or hh:mm:ss.mmm)"
+    assert not (tmp_path / "db").exists()
+    line = run(capsys, *args, "--skip-bad")
+    assert line.startswith("wrote 1 videos, 1 subtitles") and "skipped 1 bad" in line
+    assert SubtitleDb(tmp_path / "db").ids() == ["good"]
+
+
+def test_asr_jsonl_with_whisper_segments(tmp_path, capsys):
+    path = write_jsonl(tmp_path / "asr.jsonl", [{"vid_name": "a", "language": "en", "segments": [
+        {"id": 0, "start": 0.0, "end": 2.0, "text": " Hello and welcome.", "avg_logprob": -0.2},
+        {"id": 1, "start": 2.0, "end": 4.5, "text": " Today we cook."}]}])
+    (tmp_path / "frames.json").write_text(json.dumps({"a": 3}))
+    line = run(capsys, "--subtitles", str(path), "--frame-counts", str(tmp_path / "frames.json"),
+               "--output", str(tmp_path / "db"))
+    assert line.startswith("wrote 1 videos, 2 subtitles")
+    assert [s["text"] for s in SubtitleDb(tmp_path / "db")["a"]["sub"]] == [" Hello and welcome.", " Today we cook."]
