@@ -9,6 +9,9 @@
 Writes D/results_<split>/predictions.json ({"video2idx", "VCMR", "SVMR", "VR"}) and, when the split
 has labels, D/results_<split>/metrics.json. Decoding options (q2c_alpha, NMS, span band, …) come from
 the config and can be overridden with --key value.
+
+Free-text search instead (--query TEXT, repeatable, or --queries FILE, one per line): the top --top-k moments
+of each query are printed and written to D/results_search/moments.jsonl (corpus cached in D/corpus_embeddings.pt).
 """
 from __future__ import annotations
 
@@ -18,17 +21,24 @@ from config.cli import exit_on_config_error, parse_cli
 from config.schema import VcmrConfig
 from tasks.runner import run_session
 from tasks.vcmr import evaluate_vcmr
+from tasks.vcmr_search import search_vcmr
 
 
 def add_flags(parser) -> None:
     parser.add_argument("--split", choices=("val", "test_public"), default="val",
                         help="query db: val_query_txt_db or test_query_txt_db")
     # `checkpoint` and `output_dir` are config options too: these flags set them.
+    parser.add_argument("--query", action="append", default=[], metavar="TEXT",
+                        help="free-text moment search instead of the split's evaluation (repeatable)")
+    parser.add_argument("--queries", metavar="FILE", help="free-text moment search: one query per line")
+    parser.add_argument("--top-k", type=int, default=10, help="moments per searched query (default 10)")
 
 
 def main() -> int:
     with exit_on_config_error():
         cfg, args = parse_cli(VcmrConfig, description=__doc__, add_arguments=add_flags)
+    if args.query or args.queries:
+        return run_session(cfg, lambda dist, log: search_vcmr(cfg, args.query, args.queries, args.top_k, dist, log))
     return run_session(cfg, lambda dist, log: evaluate_vcmr(cfg, args.split, dist, log))
 
 

@@ -44,11 +44,12 @@ def open_task_corpus(cfg: VcmrConfig | VsmConfig) -> VideoCorpus:
     return open_corpus(cfg.sub_txt_db, cfg.vfeat_db, section(cfg, ClipOptions))
 
 
-def build_vcmr_model(cfg: VcmrConfig | VsmConfig, corpus: VideoCorpus, dist: Distributed, log: Log) -> HeroForVcmr:
+def build_vcmr_model(cfg: VcmrConfig | VsmConfig, corpus: VideoCorpus, dist: Distributed, log: Log,
+                     require_task_heads: bool = False) -> HeroForVcmr:
     """HeroForVcmr from ``cfg.checkpoint`` (project, reference or pre-training weights)."""
     loss = retrieval_loss(section(cfg, RetrievalOptions))
     return build_task_model(lambda config: HeroForVcmr(config, loss, gather=dist.all_gather_with_grad), cfg,
-                            corpus_shape(corpus, cfg), dist, log)
+                            corpus_shape(corpus, cfg), dist, log, require_task_heads)
 
 
 def corpus_shape(corpus: VideoCorpus, cfg: Any) -> DataShape:

@@ -108,7 +108,7 @@ def test_free_text_search_over_the_corpus(vcmr_run):
     result = search.search("she walks into the apartment", k=5)
     assert len(result["moments"]) == 5 and [m["rank"] for m in result["moments"]] == [1, 2, 3, 4, 5]
     assert all(m["st"] < m["ed"] for m in result["moments"]) and result["videos"]
-    assert messages and messages[0].startswith("encoding")
+    assert [m for m in messages if m.startswith(("encoding", "corpus embeddings"))][0].startswith("encoding")
     again = CorpusSearch(config, checkpoint, log=messages.append)  # the corpus embeddings come from the cache
     assert messages[-1].startswith("corpus embeddings from")
     assert again.search("she walks into the apartment", k=5)["moments"] == result["moments"]

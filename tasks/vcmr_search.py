@@ -1,0 +1,78 @@
+"""Free-text moment search with a VCMR config's corpus and checkpoint: ``inf_vcmr.py --query / --queries``
+and the search box of ``scripts/view_results.py`` (the search itself is ``evaluation/free_text_search.py``)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from config.loader import section
+from config.schema import ClipOptions, MomentEvalOptions, VcmrConfig, WeightOptions
+from data.prepro.tokenization import TextTokenizer
+from evaluation.free_text_search import (
+    FreeTextSearch,
+    cached_corpus_embeddings,
+    corpus_cache_key,
+    format_moments,
+    write_search_results,
+)
+from evaluation.results import results_dir
+from evaluation.vcmr_inference import DecodeOptions
+from pretrained.checkpoint_file import model_config_dict
+from tasks.vcmr import build_vcmr_model, open_task_corpus
+from utils.distributed import Distributed
+
+Log = Callable[[str], None]
+CACHE_NAME = "corpus_embeddings.pt"
+
+
+def open_search(cfg: VcmrConfig, dist: Distributed, log: Log, cache: Path | None,
+                require_task_heads: bool = False) -> FreeTextSearch:
+    """A searcher over ``cfg``'s corpus with ``cfg.checkpoint``; the corpus embeddings are read from / written
+    to ``cache`` (not cached without a checkpoint: random weights differ from run to run)."""
+    corpus = open_task_corpus(cfg)
+    model = build_vcmr_model(cfg, corpus, dist, log, require_task_heads).eval()
+    names = sorted(corpus.ids())
+    key = None
+    if cfg.checkpoint:
+        settings = {"clips": asdict(section(cfg, ClipOptions)), "weights": asdict(section(cfg, WeightOptions)),
+                    "model": model_config_dict(model.config)}
+        key = corpus_cache_key(cfg.checkpoint, cfg.sub_txt_db, cfg.vfeat_db, settings)
+    else:
+        log("warning: no --checkpoint: searching with randomly initialised weights")
+    embeddings = cached_corpus_embeddings(model, corpus, names, cfg.vcmr_eval_video_batch_size, dist, cache, key, log)
+    decoding = DecodeOptions.from_config(section(cfg, MomentEvalOptions), corpus.frame_interval)
+    tokenizer = TextTokenizer(corpus.subtitles.meta["tokenizer"]["path"])
+    return FreeTextSearch(model, corpus, names, embeddings, decoding, tokenizer, cfg.max_txt_len)
+
+
+def search_vcmr(cfg: VcmrConfig, queries: list[str], queries_file: str | Path | None, top_k: int,
+                dist: Distributed, log: Log) -> None:
+    """``inf_vcmr.py --query / --queries``: the top ``top_k`` moments of each query (``queries``, then the lines
+    of ``queries_file``), printed and written to ``output_dir/results_search/moments.jsonl``; the corpus
+    embeddings are cached in ``output_dir/corpus_embeddings.pt``."""
+    queries = [*queries, *(read_queries(queries_file) if queries_file else [])]
+    if not queries or not all(q.strip() for q in queries):
+        raise ValueError("a query is empty: give --query TEXT or --queries FILE with one query per line")
+    if top_k < 1:
+        raise ValueError(f"--top-k must be >= 1, got {top_k}")
+    search = open_search(cfg, dist, log, Path(cfg.output_dir) / CACHE_NAME)
+    results = [(query, search.moments(query, top_k)) for query in queries]
+    if dist.is_main:
+        for query, moments in results:
+            log(format_moments(query, moments))
+        out = results_dir(cfg.output_dir, "search") / "moments.jsonl"
+        write_search_results(out, results)
+        log(f"wrote {out} ({len(results)} queries)")
+
+
+def read_queries(path: str | Path) -> list[str]:
+    """Non-blank lines of a queries file (``--queries``), stripped."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text (byte {error.start})") from None
+    queries = [line.strip() for line in lines if line.strip()]
+    if not queries:
+        raise ValueError(f"{path}: no query (expected one query per line)")
+    return queries
