@@ -121,8 +121,9 @@ class FreeTextSearch:
 
 def format_moments(query: str, moments: list[Moment]) -> str:
     """A printable block: the query, then one line per moment (rank, video, start s, end s, score)."""
+    width = max((len(m.video) for m in moments), default=0)
     lines = [f"query: {query}"]
-    lines += [f"  {rank:>3}  {m.video}  {m.start:9.2f} s  {m.end:9.2f} s  score {m.score:.4f}"
+    lines += [f"  {rank:>3}  {m.video:<{width}}  {m.start:9.2f} s  {m.end:9.2f} s  score {m.score:.4f}"
               for rank, m in enumerate(moments, 1)]
     return "\n".join(lines if moments else [*lines, "  (no moment)"])
 
