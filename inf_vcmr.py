@@ -9,6 +9,11 @@
 Writes D/results_<split>/predictions.json ({"video2idx", "VCMR", "SVMR", "VR"}) and, when the split
 has labels, D/results_<split>/metrics.json. Decoding options (q2c_alpha, NMS, span band, …) come from
 the config and can be overridden with --key value.
+
+The reference's command line works too (options from the run's log/hps.json, tasks/reference_run.py):
+
+    python inf_vcmr.py --query_txt_db TXT/tvr_val.db --split val --vfeat_db VIDEO/tv \
+        --sub_txt_db TXT/tv_subtitles.db --output_dir FINETUNE/tvr_default --checkpoint 4800 --fp16
 """
 from __future__ import annotations
 
@@ -16,8 +21,9 @@ import sys
 
 from config.cli import exit_on_config_error, parse_cli
 from config.schema import VcmrConfig
+from tasks.reference_run import reference_command_line
 from tasks.runner import run_session
-from tasks.vcmr import evaluate_vcmr
+from tasks.vcmr import SPLIT_OPTIONS, evaluate_vcmr
 
 
 def add_flags(parser) -> None:
@@ -28,7 +34,8 @@ def add_flags(parser) -> None:
 
 def main() -> int:
     with exit_on_config_error():
-        cfg, args = parse_cli(VcmrConfig, description=__doc__, add_arguments=add_flags)
+        argv = reference_command_line(sys.argv[1:], VcmrConfig, SPLIT_OPTIONS, "vcmr_eval_q_batch_size")
+        cfg, args = parse_cli(VcmrConfig, argv, description=__doc__, add_arguments=add_flags)
     return run_session(cfg, lambda dist, log: evaluate_vcmr(cfg, args.split, dist, log))
 
 

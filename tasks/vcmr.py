@@ -131,7 +131,10 @@ def evaluate_vcmr(cfg: VcmrConfig, split: str, dist: Distributed, log: Log) -> N
     option = SPLIT_OPTIONS[split]
     db = open_query_db(getattr(cfg, option), option, "retrieval")
     model = build_vcmr_model(cfg, corpus, dist, log)
-    predictions, metrics = run_vcmr_inference(model, corpus, db, section(cfg, MomentEvalOptions), dist, log)
+    predictions, metrics = run_vcmr_inference(model, corpus, db, section(cfg, MomentEvalOptions), dist, log,
+                                              video_split=split)
+    if split.startswith("test"):  # a submission: the test split's ground truth is not ours to score
+        metrics = None
     if dist.is_main:
         out = results_dir(cfg.output_dir, split)
         write_moment_results(out, predictions, metrics, log)
