@@ -169,7 +169,7 @@ def test_subtitle_record_with_a_wrong_field(copy):
     key = SubtitleDb(db).ids()[0]
     record = {"input_ids": [[5, 6]], "unique_sub2frames": [[3, [0, 1]]]}
     put(db, key, lz4.frame.compress(msgpack.packb(record, use_bin_type=True)))
-    with pytest.raises(DbError, match=rf"record '{key}' field 'unique_sub2frames' names subtitle 3 but the record has 1"):
+    with pytest.raises(DbError, match=rf"record '{key}' field 'unique_sub2frames' names subtitle 3 but the record"):
         SubtitleDb(db)[key]
 
 
