@@ -113,7 +113,8 @@ def validate_vcmr(model: nn.Module, corpus: VideoCorpus, db: QueryDb | QuerySour
     net = unwrap(model)
     previous_gather, net.gather = net.gather, identity_gather  # inference never gathers in the model
     try:
-        predictions, metrics = run_vcmr_inference(net, corpus, db, section(cfg, MomentEvalOptions), dist)
+        predictions, metrics = run_vcmr_inference(net, corpus, db, section(cfg, MomentEvalOptions), dist,
+                                                  video_split="val")
     finally:
         net.gather = previous_gather
     if dist.is_main:
