@@ -12,6 +12,11 @@ the config and can be overridden with --key value.
 
 Free-text search instead (--query TEXT, repeatable, or --queries FILE, one per line): the top --top-k moments
 of each query are printed and written to D/results_search/moments.jsonl (corpus cached in D/corpus_embeddings.pt).
+
+The reference's command line works too (options from the run's log/hps.json, tasks/reference_run.py):
+
+    python inf_vcmr.py --query_txt_db TXT/tvr_val.db --split val --vfeat_db VIDEO/tv \
+        --sub_txt_db TXT/tv_subtitles.db --output_dir FINETUNE/tvr_default --checkpoint 4800 --fp16
 """
 from __future__ import annotations
 
@@ -19,8 +24,9 @@ import sys
 
 from config.cli import exit_on_config_error, parse_cli
 from config.schema import VcmrConfig
+from tasks.reference_run import reference_command_line
 from tasks.runner import run_session
-from tasks.vcmr import evaluate_vcmr
+from tasks.vcmr import SPLIT_OPTIONS, evaluate_vcmr
 from tasks.vcmr_search import search_vcmr
 
 
@@ -36,7 +42,8 @@ def add_flags(parser) -> None:
 
 def main() -> int:
     with exit_on_config_error():
-        cfg, args = parse_cli(VcmrConfig, description=__doc__, add_arguments=add_flags)
+        argv = reference_command_line(sys.argv[1:], VcmrConfig, SPLIT_OPTIONS, "vcmr_eval_q_batch_size")
+        cfg, args = parse_cli(VcmrConfig, argv, description=__doc__, add_arguments=add_flags)
     if args.query or args.queries:
         return run_session(cfg, lambda dist, log: search_vcmr(cfg, args.query, args.queries, args.top_k, dist, log))
     return run_session(cfg, lambda dist, log: evaluate_vcmr(cfg, args.split, dist, log))

@@ -28,6 +28,8 @@ class ClipOptions:
     max_txt_len: int = 60
     sub_ctx_len: int = 0
     vfeat_interval: float = 1.5
+    vfeat_version: str = "resnet_slowfast"
+    compressed_db: bool = False
 
 
 @dataclass

@@ -7,7 +7,8 @@ Prediction file (what the TVR server and :func:`evaluate` read)::
 
 predictions sorted best first; the first 100 are used. Metrics, in percent (2 decimals):
 - VCMR ``"{iou}-r{K}"``: queries with a top-K prediction on the GT video whose temporal IoU with the
-  GT moment is ≥ iou, K ∈ {1, 5, 10, 100}, iou ∈ {0.5, 0.7};
+  GT moment is ≥ iou, K ∈ {1, 5, 10, 100}, iou ∈ {0.5, 0.7} — IoU computed and compared in float32,
+  as the official code (:func:`official_iou`);
 - SVMR: the same over the predictions on the GT video only;
 - VR ``"r{K}"``: the GT video is among the top-K predicted videos;
 - with query types (TVR's v / t / vt), the same per type under ``"by_type"``.
@@ -21,8 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from evaluation.moment_decoding import temporal_iou
 
 TASKS = ("VCMR", "SVMR", "VR")
 RECALL_KS = (1, 5, 10, 100)
@@ -94,6 +93,17 @@ def validate_predictions(data: Any, where: str = "predictions") -> None:
 
 
 # --------------------------------------------------------------------------------------- metrics
+def official_iou(spans: np.ndarray, gt_span: tuple[float, float]) -> np.ndarray:
+    """IoU of (N, 2) predicted spans with one GT span, as the official evaluation computes it: float32
+    arrays, intersection / (max end − min start), 0 where that is 0. The arithmetic matters: an IoU that
+    is exactly 0.5 or 0.7 in real numbers can land on either side of the threshold in float64."""
+    pred = np.asarray(spans, dtype=np.float32).reshape(-1, 2)
+    gt = np.asarray(gt_span, dtype=np.float32)
+    inter = np.maximum(np.float32(0), np.minimum(pred[:, 1], gt[1]) - np.maximum(pred[:, 0], gt[0]))
+    union = np.maximum(pred[:, 1], gt[1]) - np.minimum(pred[:, 0], gt[0])
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union != 0)
+
+
 def _hits(rows: list, gt_video: int, gt_span: tuple[float, float], ks: Iterable[int],
           thresholds: Iterable[float], need_moment: bool) -> dict[str, bool]:
     """Which recall cells one query hits, from its rows ``[vid, st, ed, score]`` (best first)."""
@@ -104,9 +114,9 @@ def _hits(rows: list, gt_video: int, gt_span: tuple[float, float], ks: Iterable[
         for k in ks:
             out[f"r{k}"] = bool(on_video[:k].any())
         return out
-    iou = temporal_iou(rows_arr[:, 1:3], np.asarray([gt_span], dtype=np.float64))[:, 0]
+    iou = official_iou(rows_arr[:, 1:3], gt_span)
     for thr in thresholds:
-        good = on_video & (iou >= thr)
+        good = on_video & (iou >= np.float32(thr))  # float32 against float32, as the official code
         for k in ks:
             out[f"{thr}-r{k}"] = bool(good[:k].any())
     return out
@@ -115,7 +125,9 @@ def _hits(rows: list, gt_video: int, gt_span: tuple[float, float], ks: Iterable[
 def _average(hit_rows: list[dict[str, bool]]) -> dict[str, float]:
     if not hit_rows:
         return {}
-    return {key: round(100.0 * sum(h[key] for h in hit_rows) / len(hit_rows), 2) for key in hit_rows[0]}
+    # the official get_rounded_percentage: round(mean * 100, 2), in this order (100 * count / n can round
+    # differently at a half)
+    return {key: round(sum(h[key] for h in hit_rows) / len(hit_rows) * 100, 2) for key in hit_rows[0]}
 
 
 def evaluate(predictions: Mapping[str, Any], ground_truth: Iterable[Mapping[str, Any]],

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 
 from config.schema import MomentEvalOptions
 from data.dbs.corpus import VideoCorpus
-from data.dbs.query_db import QueryDb
+from data.dbs.query_db import QueryDb, read_video_index
 from data.loading.retrieval_datasets import QuerySource, VcmrQueryDataset, VcmrVideoDataset
 from evaluation.moment_decoding import temporal_nms, to_rows, top_spans, top_videos
 from evaluation.tvr_metrics import evaluate
@@ -80,14 +80,19 @@ def _loader(dataset: Any, batches: list[list[int]]) -> DataLoader:
     return DataLoader(dataset, batch_sampler=batches, collate_fn=dataset.collate, num_workers=0)
 
 
-def candidate_videos(corpus: VideoCorpus, db: QueryDb) -> tuple[list[str], dict[str, int]]:
+def candidate_videos(corpus: VideoCorpus, db: QueryDb, split: str | None = None) -> tuple[list[str], dict[str, int]]:
     """Candidate videos (sorted names) and their official indices: the query db's ``video2idx``
-    restricted to the corpus when present, else the sorted corpus order."""
-    if db.video2idx:
-        names = sorted(v for v in corpus.ids() if v in db.video2idx)
+    restricted to the corpus when present, else the ``split`` of the subtitle db's ``vid2dur_idx.json``
+    (the released TV dbs, as the reference evaluation), else the sorted corpus order."""
+    index, source = db.video2idx, f"{db.path}/video2idx.json"
+    released_index = corpus.subtitles.path / "vid2dur_idx.json"
+    if not index and split is not None and released_index.is_file():
+        index, source = read_video_index(released_index, split), f"split {split!r} of {released_index}"
+    if index:
+        names = sorted(v for v in corpus.ids() if v in index)
         if not names:
-            raise ValueError(f"no video of {db.path}/video2idx.json is in the corpus")
-        return names, {v: int(db.video2idx[v]) for v in names}
+            raise ValueError(f"no video of {source} is in the corpus")
+        return names, {v: int(index[v]) for v in names}
     names = sorted(corpus.ids())
     return names, {v: i for i, v in enumerate(names)}
 
@@ -209,10 +214,11 @@ def _item(desc_id: int, desc: str, rows: np.ndarray) -> dict[str, Any]:
 @torch.no_grad()
 def run_vcmr_inference(model: nn.Module, corpus: VideoCorpus, query_db: QueryDb | str | QuerySource,
                        options: MomentEvalOptions, dist: Distributed, log: Callable[[str], None] = lambda _m: None,
-                       ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+                       video_split: str | None = None) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Predictions (official file content) for every query of ``query_db`` (a retrieval query db, or a
     :class:`QuerySource`) and, when the queries have labels, the official metrics. Every rank returns
-    the same result."""
+    the same result. ``video_split`` selects the candidate videos of a released subtitle db's
+    ``vid2dur_idx.json`` (see :func:`candidate_videos`)."""
     was_training = model.training
     model.eval()
     try:
@@ -220,7 +226,7 @@ def run_vcmr_inference(model: nn.Module, corpus: VideoCorpus, query_db: QueryDb 
         queries: QuerySource = VcmrQueryDataset(corpus, query_db) if is_db else query_db
         db = queries.db
         if db is not None:
-            names, video2idx = candidate_videos(corpus, db)
+            names, video2idx = candidate_videos(corpus, db, video_split)
         else:  # no query db: every corpus video, indexed in sorted order
             names = sorted(corpus.ids())
             video2idx = {v: i for i, v in enumerate(names)}

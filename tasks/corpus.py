@@ -9,6 +9,7 @@ from pathlib import Path
 from config.schema import ClipOptions
 from data.dbs.corpus import VideoCorpus
 from data.dbs.query_db import QueryDb
+from data.dbs.video_db import VideoFeatureDb
 from tasks.setup import SetupError
 
 
@@ -31,8 +32,9 @@ def open_corpus(sub_txt_db: str | None, vfeat_db: str | None, clips: ClipOptions
     """
     sub_db = existing_db(sub_txt_db, f"{where}sub_txt_db")
     video_db = existing_db(vfeat_db, f"{where}vfeat_db")
-    try:
-        corpus = VideoCorpus(sub_db, video_db, clips.max_clip_len, clips.sub_ctx_len, clips.max_txt_len)
+    try:  # a released HERO video folder may hold several LMDB folders: the run's options pick one
+        videos = VideoFeatureDb(video_db, clips.vfeat_version, clips.vfeat_interval, clips.compressed_db)
+        corpus = VideoCorpus(sub_db, videos, clips.max_clip_len, clips.sub_ctx_len, clips.max_txt_len)
     except ValueError as error:
         raise SetupError(f"{where}{sub_db} + {video_db}: {error}") from error
     if not math.isclose(corpus.frame_interval, clips.vfeat_interval):

@@ -114,7 +114,8 @@ def validate_vcmr(model: nn.Module, corpus: VideoCorpus, db: QueryDb | QuerySour
     net = unwrap(model)
     previous_gather, net.gather = net.gather, identity_gather  # inference never gathers in the model
     try:
-        predictions, metrics = run_vcmr_inference(net, corpus, db, section(cfg, MomentEvalOptions), dist)
+        predictions, metrics = run_vcmr_inference(net, corpus, db, section(cfg, MomentEvalOptions), dist,
+                                                  video_split="val")
     finally:
         net.gather = previous_gather
     if dist.is_main:
@@ -132,7 +133,10 @@ def evaluate_vcmr(cfg: VcmrConfig, split: str, dist: Distributed, log: Log) -> N
     option = SPLIT_OPTIONS[split]
     db = open_query_db(getattr(cfg, option), option, "retrieval")
     model = build_vcmr_model(cfg, corpus, dist, log)
-    predictions, metrics = run_vcmr_inference(model, corpus, db, section(cfg, MomentEvalOptions), dist, log)
+    predictions, metrics = run_vcmr_inference(model, corpus, db, section(cfg, MomentEvalOptions), dist, log,
+                                              video_split=split)
+    if split.startswith("test"):  # a submission: the test split's ground truth is not ours to score
+        metrics = None
     if dist.is_main:
         out = results_dir(cfg.output_dir, split)
         write_moment_results(out, predictions, metrics, log)

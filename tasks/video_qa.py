@@ -28,7 +28,9 @@ from tasks.setup import SetupError, build_task_model
 from utils.distributed import Distributed
 from utils.trainer import TrainingJob
 
-SPLIT_OPTIONS = {"train": "train_query_txt_db", "val": "val_query_txt_db", "test": "test_query_txt_db"}
+SPLIT_OPTIONS = {"train": "train_query_txt_db", "val": "val_query_txt_db", "test": "test_query_txt_db",
+                 "test_public": "test_query_txt_db"}
+EVAL_SPLITS = {split: option for split, option in SPLIT_OPTIONS.items() if split != "train"}
 Log = Callable[[str], None]
 
 

@@ -201,7 +201,7 @@ class VideoCorpus:
         self.videos.validate()
         self.token_ids = TokenIds.from_meta(self.subtitles.meta)
         sub_fl, vid_fl = self.subtitles.frame_interval, self.videos.frame_interval
-        if not math.isclose(sub_fl, vid_fl):
+        if sub_fl is not None and not math.isclose(sub_fl, vid_fl):
             raise ValueError(f"subtitle db aligned at {sub_fl} s/frame but video db has {vid_fl} s/frame; "
                              "rebuild the subtitle db with --frame-interval matching the features")
         self._ids = [vid for vid in self.subtitles.ids() if vid in self.videos]

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import lmdb
 
 from data.dbs.codec import decode_value, read_json
+from data.dbs.released_layout import ReleasedDb, ReleasedFormatError, is_released_text_db, open_released_text_db
 from data.dbs.storage import META_FILE, STORAGE_FORMAT
 
 # One environment per db and process, shared by every reader of that db: py-lmdb (like LMDB) refuses to
@@ -50,11 +52,14 @@ class LmdbReader:
         path: db directory.
         compressed: values are lz4-compressed.
         max_readers: LMDB reader slots (only matters if a caller opens with locking elsewhere).
+        decoder: bytes → record for a foreign value layout (a module-level function, so readers pickle).
     """
 
-    def __init__(self, path: str | Path, compressed: bool = False, max_readers: int = 2048) -> None:
+    def __init__(self, path: str | Path, compressed: bool = False, max_readers: int = 2048,
+                 decoder: Callable[[bytes], Any] | None = None) -> None:
         self.path = str(path)
         self.compressed = compressed
+        self.decoder = decoder  # released HERO layouts (data.dbs.released_layout); None = this library's codec
         self.max_readers = max_readers
         self._key: tuple[str, int, int] | None = None
 
@@ -110,7 +115,7 @@ class LmdbReader:
         if data is None:
             raise KeyError(f"{key!r} not in {self.path}")
         try:
-            return decode_value(data, self.compressed)
+            return decode_value(data, self.compressed) if self.decoder is None else self.decoder(data)
         except Exception as error:  # msgpack / lz4 / numpy raise many types for damaged bytes
             raise DbError(f"{self.path}: record {key!r} is damaged and does not decode "
                           f"({type(error).__name__}: {error}); rebuild or re-copy the db") from None
@@ -161,18 +166,28 @@ def _check_not_truncated(path: str, env: lmdb.Environment) -> None:
 class LmdbDatabase:
     """Base class of the db readers: ``meta.json`` + side files + a lazily opened :class:`LmdbReader`.
 
+    A db HERO released (``meta.json`` without a ``storage`` section) is read as it is, through
+    :mod:`data.dbs.released_layout`; :attr:`released` says which layout was found.
+
     Args:
-        path: db directory written by :class:`AtomicDbWriter`.
+        path: db directory written by :class:`AtomicDbWriter`, or a released HERO db.
         kind: expected ``meta["storage"]["kind"]``; a mismatch is a ``ValueError`` naming both.
     """
 
     kind: str = ""
+    layout_hint: str = ""  # how the released layout of this kind looks, for the "neither layout" error
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self.released: ReleasedDb | None = self._released_layout()
+        if self.released is not None:
+            self.path, self.meta = self.released.folder, self.released.meta
+            self._reader = LmdbReader(self.released.lmdb_dir, decoder=self.released.decoder)
+            return
         meta_path = self.path / META_FILE
         if not meta_path.is_file():
-            raise FileNotFoundError(f"{self.path} is not a db directory (no {META_FILE}); build it with scripts/")
+            raise FileNotFoundError(f"{self.path} is neither a db of this library nor a released HERO db "
+                                    f"(no {META_FILE}{self.layout_hint}); build it with scripts/")
         self.meta: dict[str, Any] = read_json(meta_path)
         storage = self.meta.get("storage", {})
         if storage.get("format") != STORAGE_FORMAT:
@@ -182,6 +197,15 @@ class LmdbDatabase:
                 f"{self.path} holds {storage.get('kind')!r} records, not {self.kind!r}; check the path in your config"
             )
         self._reader = LmdbReader(self.path, compressed=storage.get("compression") == "lz4")
+
+    def _released_layout(self) -> ReleasedDb | None:
+        """The released HERO layout at :attr:`path`, or None for a db of this library (video dbs override)."""
+        if not is_released_text_db(self.path):
+            return None
+        try:
+            return open_released_text_db(self.path, self.kind)
+        except ReleasedFormatError as error:
+            raise DbError(str(error)) from None
 
     def validate(self, sample: int = 3) -> None:
         """Open the LMDB files (a truncated file is refused) and check that the first ``sample`` records
@@ -227,7 +251,8 @@ class LmdbDatabase:
         self._reader.close()
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({str(self.path)!r}, {self.meta['storage']['num_records']} records)"
+        count = self.meta["storage"]["num_records"]
+        return f"{type(self).__name__}({str(self.path)!r}, {count if count is not None else '?'} records)"
 
 
 class PerVideoDatabase(LmdbDatabase):
@@ -235,9 +260,16 @@ class PerVideoDatabase(LmdbDatabase):
 
     def __init__(self, path: str | Path) -> None:
         super().__init__(path)
-        if not (self.path / "id2nframe.json").is_file():
-            raise DbError(f"{self.path}: side file id2nframe.json is missing (frames per video); rebuild the db")
-        self._id2nframe: dict[str, int] = self.side_json("id2nframe.json", {})
+        # a released subtitle db records frames per video in vid2len.json
+        name = "vid2len.json" if self.released is not None and self.kind == "subtitles" else "id2nframe.json"
+        if not (self.path / name).is_file():
+            raise DbError(f"{self.path}: side file {name} is missing (frames per video); rebuild the db")
+        self._id2nframe: dict[str, int] = self.side_json(name, {})
+        if not isinstance(self._id2nframe, dict) or not all(
+                isinstance(n, int) and not isinstance(n, bool) for n in self._id2nframe.values()):
+            raise DbError(f"{self.path}/{name}: expected {{video name: frame count}}")
+        if self.released is not None:
+            self.meta["storage"]["num_records"] = len(self._id2nframe)
 
     def __contains__(self, vid_name: object) -> bool:
         return vid_name in self._id2nframe

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from data.dbs.codec import read_json
-from data.dbs.db_reader import LmdbDatabase
+from data.dbs.db_reader import DbError, LmdbDatabase
+from data.dbs.released_layout import ReleasedFormatError, query_meta, read_jsonl
 from data.dbs.storage import AtomicDbWriter
 from data.prepro.annotations import QA_FORMATS, QUERY_PARSERS, BadInputError, BadInputPolicy
 from data.prepro.tokenization import TextTokenizer, as_tokenizer
@@ -29,7 +30,8 @@ class QueryDb(LmdbDatabase):
     """Reader of a query db (lazy, fork-safe, picklable).
 
     Args:
-        path: db directory written by :func:`build_query_db`.
+        path: db directory written by :func:`build_query_db`, or a released HERO query db (``tvr_val.db``,
+            ``tvqa_val.db``, …; its records already hold ``input_ids``, ``vid_name``, ``ts``, …).
     """
 
     kind = "queries"
@@ -38,10 +40,28 @@ class QueryDb(LmdbDatabase):
         super().__init__(path)
         self.id2len: dict[str, Any] = self.side_json("id2len.json", {})
         self.query2video: dict[str, str] = self.side_json("query2video.json", {})
+        if self.released is not None:
+            self._released_side_files()
         self.video2idx: dict[str, int] | None = self.side_json("video2idx.json")
         self.video2queries: dict[str, list[str]] = {}
         for qid, vid in self.query2video.items():
             self.video2queries.setdefault(vid, []).append(qid)
+
+    def _released_side_files(self) -> None:
+        """Task facts of a released query db (its meta.json records none), from id2len.json and the raw
+        annotations in query_data.jsonl (the ground truth, as the reference evaluator reads it)."""
+        if not self.id2len:
+            raise DbError(f"{self.path}: side file id2len.json is missing or empty (the query ids)")
+        data = self.path / "query_data.jsonl"
+        try:
+            records = read_jsonl(data) if data.is_file() else None
+        except ReleasedFormatError as error:
+            raise DbError(str(error)) from None
+        self.meta.update(query_meta(self.path, self.id2len, records))
+        self.meta["storage"]["num_records"] = len(self.id2len)
+        if not self.query2video and records:
+            field = self.meta["id_field"]
+            self.query2video = {str(r[field]): r["vid_name"] for r in records if r.get("vid_name") and field in r}
 
     def __getitem__(self, qid: str | int) -> dict[str, Any]:
         """The record of one query (``qid`` may be the int id)."""

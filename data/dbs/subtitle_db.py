@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from data.dbs.db_reader import DbError, PerVideoDatabase
+from data.dbs.released_layout import ReleasedFormatError, subtitle_record
 from data.dbs.storage import AtomicDbWriter
 from data.prepro.alignment import align_subtitles, sort_subtitles
 from data.prepro.annotations import BadInputError, BadInputPolicy, parse_subtitles, read_frame_counts
@@ -33,7 +34,8 @@ class SubtitleDb(PerVideoDatabase):
     """Reader of a subtitle db (lazy, fork-safe, picklable).
 
     Args:
-        path: db directory written by :func:`build_subtitle_db`.
+        path: db directory written by :func:`build_subtitle_db`, or a released HERO subtitle db
+            (``tv_subtitles.db``: records with ``unique_sub2frames``, read as this library's records).
     """
 
     kind = "subtitles"
@@ -47,6 +49,11 @@ class SubtitleDb(PerVideoDatabase):
         return self._get(vid_name)
 
     def _checked(self, key: str, record: Any) -> Any:
+        if self.released is not None:  # reference record (unique_sub2frames) → this library's record
+            try:
+                return subtitle_record(str(self.path), key, record, self._id2nframe.get(key, 0))
+            except ReleasedFormatError as error:
+                raise DbError(str(error)) from None
         ids = self._field(key, record, "input_ids", list)
         owner = self._field(key, record, "frame_owner", (np.ndarray, list))
         if not all(isinstance(row, list) for row in ids):
@@ -57,9 +64,10 @@ class SubtitleDb(PerVideoDatabase):
         return record
 
     @property
-    def frame_interval(self) -> float:
-        """Seconds per frame used for the alignment."""
-        return float(self.meta["frame_interval"])
+    def frame_interval(self) -> float | None:
+        """Seconds per frame used for the alignment (None: a released db that does not record it)."""
+        value = self.meta.get("frame_interval")
+        return None if value is None else float(value)
 
 
 def make_subtitle_record(

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from data.dbs.db_reader import DbError, PerVideoDatabase
+from data.dbs.released_layout import ReleasedDb, ReleasedFormatError, find_released_video_db
 from data.dbs.storage import AtomicDbWriter
 from data.prepro.annotations import BadInputError, BadInputPolicy, OnBad
 
@@ -27,10 +28,36 @@ class VideoFeatureDb(PerVideoDatabase):
     """Reader of a video feature db (lazy, fork-safe, picklable).
 
     Args:
-        path: db directory written by :func:`build_video_db`.
+        path: db directory written by :func:`build_video_db`, or a released HERO video db: the dataset
+            folder (``video_db/tv``: ``id2nframe.json`` + an LMDB folder ``{version}_{interval}[_compressed]``)
+            or that LMDB folder.
+        vfeat_version, vfeat_interval, compressed: which LMDB folder of a released dataset folder to read
+            when it holds several (the run's ``vfeat_version``, ``vfeat_interval``, ``compressed_db``).
     """
 
     kind = "video_features"
+    layout_hint = (", and no id2nframe.json beside an LMDB folder named {vfeat_version}_{vfeat_interval}"
+                   "[_compressed] as HERO's video_db/<dataset>")
+
+    def __init__(self, path: str | Path, vfeat_version: str | None = None, vfeat_interval: float | None = None,
+                 compressed: bool | None = None) -> None:
+        self._variant = (vfeat_version, vfeat_interval, compressed)
+        super().__init__(path)
+        if self.released is not None:  # the feature size is whatever the first record holds
+            first = self._reader.first_keys(1)
+            if not first:
+                raise DbError(f"{self.released.lmdb_dir}: the video db holds no record")
+            feats = self._field(first[0], self._reader.get(first[0]), "features", np.ndarray)
+            if feats.ndim != 2:
+                raise DbError(f"{self.released.lmdb_dir}: video {first[0]!r} field 'features' has shape "
+                              f"{feats.shape}, expected (frames, dim)")
+            self.meta.update(feature_dim=int(feats.shape[1]), stored_dtype=str(feats.dtype))
+
+    def _released_layout(self) -> ReleasedDb | None:
+        try:
+            return find_released_video_db(self.path, *self._variant)
+        except ReleasedFormatError as error:
+            raise DbError(str(error)) from None
 
     def __getitem__(self, vid_name: str) -> np.ndarray:
         """Features of one video, float32 ``(num_frames, feature_dim)``."""

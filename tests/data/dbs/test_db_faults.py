@@ -82,7 +82,7 @@ def test_a_damaged_subtitle_record_is_named(demo_dir, tmp_path):
 
 
 def test_a_folder_that_is_not_a_db_and_a_missing_side_file_are_named(video_db, tmp_path):
-    with pytest.raises(FileNotFoundError, match="is not a db directory"):
+    with pytest.raises(FileNotFoundError, match="is neither a db of this library nor a released HERO db"):
         VideoFeatureDb(tmp_path)
     (video_db / "id2nframe.json").unlink()
     with pytest.raises(DbError, match="id2nframe.json is missing"):
