@@ -12,6 +12,14 @@ Workload: TVR val size = 2,179 clips of 60–90 frames (≈75), 10,895 queries, 
 per batch); --full runs all 10,895.
 
     python bench/vcmr_inference.py [--scale 1 10] [--full] [--encoders] [--json]
+
+--end-to-end (bench/vcmr_end_to_end.py): on the TVR-val-sized synthetic corpus, time every stage of one
+inference in one run — encode --videos clips, encode --e2e-queries queries, score and decode them — in
+fp32 and bf16 (--precisions), then the reference's per-query loop (fp32, --reference-queries) for
+comparison; prints per-stage rates, the whole-TVR-val estimate and the per-query speed-up. The last line
+is JSON. bf16 is timed even on a CPU without bf16 units (where inference itself would run fp32).
+
+    python bench/vcmr_inference.py --end-to-end [--videos 20] [--e2e-queries 512] [--reference-queries 160]
 """
 from __future__ import annotations
 
@@ -28,11 +36,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bench.step import make_clip  # noqa: E402
+from bench.vcmr_end_to_end import end_to_end  # noqa: E402
 from config.loader import load_config  # noqa: E402
 from data.loading.collate import collate_text, collate_videos  # noqa: E402
 from evaluation.vcmr_inference import CorpusEmbeddings, DecodeOptions, MomentScorer  # noqa: E402
 from model.config import HeroModelConfig  # noqa: E402
 from model.vcmr import HeroForVcmr  # noqa: E402
+from utils.precision import cpu_has_fast_bf16  # noqa: E402
 
 TVR_VAL_VIDEOS, TVR_VAL_QUERIES, BATCH = 2179, 10895, 80
 
@@ -113,8 +123,21 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--encoders", action="store_true", help="also time the video and query encoders")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--end-to-end", action="store_true", help="time a whole inference, ours and the reference's")
+    parser.add_argument("--videos", type=int, default=20, help="--end-to-end: videos encoded per precision")
+    parser.add_argument("--e2e-queries", type=int, default=512, help="--end-to-end: queries per precision")
+    parser.add_argument("--reference-queries", type=int, default=160, help="--end-to-end: 0 = no reference loop")
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     args = parser.parse_args()
     model = base_model()
+    if args.end_to_end:
+        torch.set_num_threads(args.threads)
+        print(f"{args.threads} threads; CPU bf16 units: {'yes' if cpu_has_fast_bf16() else 'no'}")
+        emb = corpus(TVR_VAL_VIDEOS, model.config.hidden_size, seed=1)
+        result = end_to_end(model, emb, args.videos, args.e2e_queries, args.reference_queries, args.precisions)
+        result.update(threads=args.threads, cpu_bf16_units=cpu_has_fast_bf16(), peak_rss_mb=round(peak_rss_mb()))
+        print(json.dumps(result))
+        return 0
     results = [run(s, TVR_VAL_QUERIES if args.full else args.queries, args.threads, model) for s in args.scale]
     for r in results:
         print(f"corpus x{r['scale']}: {r['videos']} videos x {r['padded_frames']} frames ({r['corpus_mb']} MB) | "

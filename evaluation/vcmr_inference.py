@@ -1,17 +1,25 @@
 """Full VCMR / SVMR / VR inference over a video corpus (hero-reference.md §4.2, with the §8.3/§8.20 fixes).
 
-1. Every corpus video is encoded once (batches of ``vcmr_eval_video_batch_size``; with several
-   processes each encodes its share of the batches and all receive the whole corpus), padded to the
-   longest clip.
-2. Queries are encoded and scored in batches of ``vcmr_eval_q_batch_size`` (with ``distributed_eval``
-   the batches are dealt to the ranks; a batch is the same on any number of ranks, so the gathered
-   result equals one process'). Per batch: video scores against the whole corpus in video chunks →
+1. Every corpus video is encoded once (batches of ``vcmr_eval_video_batch_size`` videos of similar
+   length, so the Temporal Transformer pads little; the Cross-modal Transformer runs packed as in
+   training; with several processes each encodes its share of the batches and all receive the whole
+   corpus), padded to the longest clip.
+2. Queries are encoded in chunks of about ``QUERY_CHUNK`` (:func:`encode_queries`: each distinct text
+   once, packed, in length-sorted batches of up to ``QUERY_TOKEN_BUDGET`` tokens) and scored in batches of
+   ``vcmr_eval_q_batch_size`` (with ``distributed_eval`` the chunks are dealt to the ranks; a chunk is the
+   same on any number of ranks, so the gathered result equals one process'). Per batch: video scores
+   against the whole corpus in video chunks →
    VR top-k → start/end probabilities only for each query's top ``max_vcmr_video`` videos (and its
    ground-truth video for SVMR) → top ``max_before_nms`` spans (``torch.topk``) → NMS → top
    ``max_after_nms``. Memory is bounded by the batch size and ``SCORE_BUDGET``, never by the number
    of queries.
 3. NMS is applied identically with and without labels (the reference saved post-NMS val but pre-NMS
    test predictions).
+
+Precision: the encoders run under autocast to ``precision`` (bf16 / fp16; the caller picks what the
+hardware runs fast, see ``utils.precision.inference_precision``); their outputs are kept in fp32 and every
+score, probability and decoding step is fp32 — bf16 scores (8 mantissa bits) would tie many of a
+query's 2,000+ videos and spans.
 
 Queries come from a retrieval query db or from any :class:`data.retrieval_datasets.QuerySource` (e.g.
 the held-out subtitles of ``train_vsm.py``); the options from any :class:`config.schema.MomentEvalOptions`.
@@ -34,10 +42,16 @@ from data.dbs.query_db import QueryDb, read_video_index
 from data.loading.retrieval_datasets import QuerySource, VcmrQueryDataset, VcmrVideoDataset
 from evaluation.moment_decoding import temporal_nms, to_rows, top_spans, top_videos
 from evaluation.tvr_metrics import evaluate
+from model.inputs import TextInputs
 from model.layers import mask_logits
 from utils.distributed import Distributed
+from utils.precision import autocast
 
 SCORE_BUDGET = 1 << 24  # elements of the largest intermediate tensor of one scoring step (64 MB fp32)
+# Queries encoded together: large enough for efficient matmuls and to find repeated texts, small enough
+# that chunks deal evenly to ranks (TVR val: 23 chunks) and memory stays flat in the number of queries.
+QUERY_CHUNK = 512
+QUERY_TOKEN_BUDGET = 16384  # tokens per query-encoding forward (base model fp32: ~200 MB of activations)
 
 
 @dataclass
@@ -76,6 +90,15 @@ def _batches(n: int, size: int, dist: Distributed, shard: bool) -> list[list[int
     return batches[dist.rank::dist.world_size] if shard else batches
 
 
+def query_chunks(n: int, batch_size: int, dist: Distributed, shard: bool) -> list[list[list[int]]]:
+    """Chunks of consecutive scoring batches (about ``QUERY_CHUNK`` queries, the same on any number of
+    ranks); with ``shard`` this rank's chunks (rank, rank + world, …)."""
+    batches = _batches(n, batch_size, dist, shard=False)
+    per_chunk = max(1, QUERY_CHUNK // batch_size)
+    chunks = [batches[i:i + per_chunk] for i in range(0, len(batches), per_chunk)]
+    return chunks[dist.rank::dist.world_size] if shard else chunks
+
+
 def _loader(dataset: Any, batches: list[list[int]]) -> DataLoader:
     return DataLoader(dataset, batch_sampler=batches, collate_fn=dataset.collate, num_workers=0)
 
@@ -99,13 +122,18 @@ def candidate_videos(corpus: VideoCorpus, db: QueryDb, split: str | None = None)
 
 @torch.no_grad()
 def encode_corpus(model: nn.Module, corpus: VideoCorpus, names: list[str], video2idx: dict[str, int],
-                  batch_size: int, dist: Distributed) -> CorpusEmbeddings:
-    """Encode every candidate video once (shared out across ranks, gathered to all)."""
-    dataset = VcmrVideoDataset(corpus, names)
+                  batch_size: int, dist: Distributed, precision: str = "fp32") -> CorpusEmbeddings:
+    """Encode every candidate video once (shared out across ranks, gathered to all), under autocast to
+    ``precision``; the frames are kept in fp32. Batches hold videos of similar length (stable sort by
+    frames: the same batches on any number of ranks)."""
+    by_length = sorted(names, key=corpus.num_frames)
+    dataset = VcmrVideoDataset(corpus, by_length)
     mine = []
     for batch in _loader(dataset, _batches(len(names), batch_size, dist, shard=True)):
         batch = batch.to(dist.device)
-        frames = model.encode_videos(batch.video).float().cpu()
+        with autocast(precision, dist.device.type):
+            frames = model.encode_videos(batch.video)
+        frames = frames.float().cpu()
         mine.append((batch.video_ids, frames, batch.video.clip_mask.cpu()))
     parts = [part for rank_parts in dist.all_gather_object(mine) for part in rank_parts]
     order = {v: i for i, v in enumerate(names)}
@@ -119,6 +147,33 @@ def encode_corpus(model: nn.Module, corpus: VideoCorpus, names: list[str], video
         mask[rows, :m.shape[1]] = m.bool()
     official = np.array([video2idx[v] for v in names], dtype=np.int64)
     return CorpusEmbeddings(frames.to(dist.device), mask.to(dist.device), mask.sum(1), official)
+
+
+@torch.no_grad()
+def encode_queries(model: nn.Module, text: TextInputs, precision: str = "fp32") -> torch.Tensor:
+    """Query vectors (Q, D) in fp32 for padded query texts (Q, T), under autocast to ``precision``.
+
+    Each distinct text is encoded once; the distinct texts go in length order, in batches of at most
+    ``QUERY_TOKEN_BUDGET`` padded tokens, each cut to its longest text (the Cross-modal Transformer
+    also runs packed: only attention sees padding).
+    """
+    keyed = text.ids.masked_fill(~text.mask, -1)  # padding never makes two equal texts differ
+    distinct, inverse = torch.unique(keyed, dim=0, return_inverse=True)
+    lengths = (distinct >= 0).sum(1)
+    order = torch.argsort(lengths, stable=True)
+    rows = max(1, QUERY_TOKEN_BUDGET // int(lengths.max()))
+    vectors = None
+    for first in range(0, len(order), rows):
+        index = order[first:first + rows]
+        width = int(lengths[index].max())
+        ids = distinct[index, :width]
+        batch = TextInputs(ids=ids.clamp_min(0), positions=text.positions[:width], mask=ids >= 0)
+        with autocast(precision, text.ids.device.type):
+            encoded = model.encode_queries(batch).float()
+        if vectors is None:
+            vectors = encoded.new_empty(len(distinct), encoded.shape[-1])
+        vectors[index] = encoded
+    return vectors[inverse]
 
 
 class MomentScorer:
@@ -214,11 +269,13 @@ def _item(desc_id: int, desc: str, rows: np.ndarray) -> dict[str, Any]:
 @torch.no_grad()
 def run_vcmr_inference(model: nn.Module, corpus: VideoCorpus, query_db: QueryDb | str | QuerySource,
                        options: MomentEvalOptions, dist: Distributed, log: Callable[[str], None] = lambda _m: None,
-                       video_split: str | None = None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+                       precision: str = "fp32", video_split: str | None = None
+                       ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Predictions (official file content) for every query of ``query_db`` (a retrieval query db, or a
     :class:`QuerySource`) and, when the queries have labels, the official metrics. Every rank returns
-    the same result. ``video_split`` selects the candidate videos of a released subtitle db's
-    ``vid2dur_idx.json`` (see :func:`candidate_videos`)."""
+    the same result. ``precision``: the encoders' autocast (scoring and decoding are fp32).
+    ``video_split`` selects the candidate videos of a released subtitle db's ``vid2dur_idx.json`` (see
+    :func:`candidate_videos`)."""
     was_training = model.training
     model.eval()
     try:
@@ -230,16 +287,21 @@ def run_vcmr_inference(model: nn.Module, corpus: VideoCorpus, query_db: QueryDb 
         else:  # no query db: every corpus video, indexed in sorted order
             names = sorted(corpus.ids())
             video2idx = {v: i for i, v in enumerate(names)}
-        emb = encode_corpus(model, corpus, names, video2idx, options.vcmr_eval_video_batch_size, dist)
-        log(f"encoded {len(names)} videos (longest {emb.frames.shape[1]} frames)")
+        emb = encode_corpus(model, corpus, names, video2idx, options.vcmr_eval_video_batch_size, dist, precision)
+        log(f"encoded {len(names)} videos (longest {emb.frames.shape[1]} frames, {precision})")
         scorer = MomentScorer(model, emb, DecodeOptions.from_config(options, corpus.frame_interval))
         local = {v: i for i, v in enumerate(names)}
         mine: list[tuple[int, dict[str, np.ndarray]]] = []
-        batches = _batches(len(queries), options.vcmr_eval_q_batch_size, dist, shard=options.distributed_eval)
-        for batch_indices, batch in zip(batches, _loader(queries, batches)):
-            vectors = model.encode_queries(batch.queries.to(dist.device))
-            decoded = scorer.decode(vectors, [local.get(v) if v is not None else None for v in batch.video_ids])
-            mine.extend(zip(batch_indices, decoded))
+        chunks = query_chunks(len(queries), options.vcmr_eval_q_batch_size, dist, shard=options.distributed_eval)
+        flat = [[i for batch in chunk for i in batch] for chunk in chunks]
+        for chunk, loaded in zip(chunks, _loader(queries, flat)):
+            vectors = encode_queries(model, loaded.queries.to(dist.device), precision)
+            gt_videos = [local.get(v) if v is not None else None for v in loaded.video_ids]
+            first = 0
+            for batch_indices in chunk:
+                last = first + len(batch_indices)
+                mine.extend(zip(batch_indices, scorer.decode(vectors[first:last], gt_videos[first:last])))
+                first = last
         if options.distributed_eval:
             mine = sorted((pair for part in dist.all_gather_object(mine) for pair in part), key=lambda p: p[0])
     finally:

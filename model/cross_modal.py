@@ -57,5 +57,12 @@ class CrossModalTransformer(nn.Module):
         return layout.to_padded(self.encoder(flat, layout.key_mask, layout))
 
     def encode_text(self, text: TextInputs) -> torch.Tensor:
-        """Text-only pass (queries): (Q, T) → (Q, T, D)."""
-        return self.encoder(self.text_embeddings(text.ids, text.positions), text.mask)
+        """Text-only pass (queries): (Q, T) → (Q, T, D), padding slots zero.
+
+        Packed like the subtitle sequences: only attention sees the padded grid, so a batch of queries
+        of 8–22 tokens costs its tokens, not Q × the longest.
+        """
+        layout = PackedLayout.from_mask(text.mask)
+        columns = layout.index % text.mask.shape[1]
+        flat = self.text_embeddings(text.ids.flatten()[layout.index], text.positions[columns])  # (V, D)
+        return layout.to_padded(self.encoder(flat, layout.key_mask, layout))

@@ -33,6 +33,7 @@ from tasks.data_report import DataReport
 from tasks.loss_schedule import retrieval_loss, retrieval_weights
 from tasks.setup import SetupError, build_task_model
 from utils.distributed import Distributed
+from utils.precision import inference_precision
 from utils.trainer import TrainingJob, unwrap
 
 BEST_METRIC = ("vcmr", "VCMR_0.7-rsum")
@@ -76,8 +77,10 @@ def build_vcmr_job(cfg: VcmrConfig, dist: Distributed, log: Log) -> TrainingJob:
     model = build_vcmr_model(cfg, corpus, dist, log)
     validate = None
     if val_db is not None:
+        precision = inference_precision(cfg.precision, dist.device, log)
+
         def validate(m: nn.Module, step: int) -> dict[str, dict[str, float]]:
-            return validate_vcmr(m, corpus, val_db, cfg, dist, step)
+            return validate_vcmr(m, corpus, val_db, cfg, dist, step, precision)
     return retrieval_training_job(model, cfg.task, stream, cfg, validate, BEST_METRIC, report)
 
 
@@ -109,13 +112,14 @@ def flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def validate_vcmr(model: nn.Module, corpus: VideoCorpus, db: QueryDb | QuerySource, cfg: VcmrConfig | VsmConfig,
-                  dist: Distributed, step: int) -> dict[str, dict[str, float]]:
-    """Full-corpus inference on val; predictions saved to ``output_dir/results/val_results_{step}.json``."""
+                  dist: Distributed, step: int, precision: str = "fp32") -> dict[str, dict[str, float]]:
+    """Full-corpus inference on val (encoders in ``precision``); predictions saved to
+    ``output_dir/results/val_results_{step}.json``."""
     net = unwrap(model)
     previous_gather, net.gather = net.gather, identity_gather  # inference never gathers in the model
     try:
         predictions, metrics = run_vcmr_inference(net, corpus, db, section(cfg, MomentEvalOptions), dist,
-                                                  video_split="val")
+                                                  precision=precision, video_split="val")
     finally:
         net.gather = previous_gather
     if dist.is_main:
@@ -133,8 +137,9 @@ def evaluate_vcmr(cfg: VcmrConfig, split: str, dist: Distributed, log: Log) -> N
     option = SPLIT_OPTIONS[split]
     db = open_query_db(getattr(cfg, option), option, "retrieval")
     model = build_vcmr_model(cfg, corpus, dist, log)
+    precision = inference_precision(cfg.precision, dist.device, log)
     predictions, metrics = run_vcmr_inference(model, corpus, db, section(cfg, MomentEvalOptions), dist, log,
-                                              video_split=split)
+                                              precision, video_split=split)
     if split.startswith("test"):  # a submission: the test split's ground truth is not ours to score
         metrics = None
     if dist.is_main:

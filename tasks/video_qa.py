@@ -26,6 +26,7 @@ from tasks.corpus import existing_db, open_corpus
 from tasks.data_report import DataReport
 from tasks.setup import SetupError, build_task_model
 from utils.distributed import Distributed
+from utils.precision import inference_precision
 from utils.trainer import TrainingJob
 
 SPLIT_OPTIONS = {"train": "train_query_txt_db", "val": "val_query_txt_db", "test": "test_query_txt_db",
@@ -88,8 +89,10 @@ def build_videoqa_job(cfg: VideoQaConfig, dist: Distributed, log: Log) -> Traini
                         seed=cfg.seed, num_workers=cfg.n_workers, pin_memory=cfg.pin_mem)
     task = cfg.task
 
+    precision = inference_precision(cfg.precision, dist.device, log)
+
     def validate(net: torch.nn.Module, step: int) -> dict[str, dict[str, float]]:
-        result = evaluate_qa(net, val_set, cfg.val_batch_size, dist, cfg.precision)
+        result = evaluate_qa(net, val_set, cfg.val_batch_size, dist, precision)
         return {task: result.summary()}
 
     return TrainingJob(
@@ -112,7 +115,8 @@ def evaluate_videoqa(cfg: VideoQaConfig, split: str, dist: Distributed, log: Log
     corpus = open_task_corpus(cfg)
     dataset = build_split(cfg, corpus, split, log)
     model = build_qa_model(cfg, corpus, dist, log, require_heads=True)
-    result = evaluate_qa(model, dataset, cfg.val_batch_size, dist, cfg.precision)
+    precision = inference_precision(cfg.precision, dist.device, log)
+    result = evaluate_qa(model, dataset, cfg.val_batch_size, dist, precision)
     if dist.is_main:
         out = results_dir(cfg.output_dir, split)
         write_qa_results(out, split, result, log)

@@ -25,6 +25,7 @@ from tasks.data_report import DataReport
 from tasks.setup import SetupError
 from tasks.vcmr import build_vcmr_model, open_task_corpus, retrieval_training_job, validate_vcmr
 from utils.distributed import Distributed
+from utils.precision import inference_precision
 from utils.trainer import TrainingJob
 
 Log = Callable[[str], None]
@@ -67,8 +68,10 @@ def build_vsm_job(cfg: VsmConfig, dist: Distributed, log: Log) -> TrainingJob:
     model = build_vcmr_model(cfg, corpus, dist, log)
     validate = None
     if queries is not None:
+        precision = inference_precision(cfg.precision, dist.device, log)
+
         def validate(m: nn.Module, step: int) -> dict[str, dict[str, float]]:
-            return {"vsm": validate_vcmr(m, corpus, queries, cfg, dist, step)["vcmr"]}
+            return {"vsm": validate_vcmr(m, corpus, queries, cfg, dist, step, precision)["vcmr"]}
     else:
         log("warning: no subtitle is held out (heldout_subtitle_ratio 0 or too few subtitles): no validation")
     return retrieval_training_job(model, "vsm", stream, cfg, validate, BEST_METRIC, report)
@@ -84,7 +87,9 @@ def evaluate_vsm(cfg: VsmConfig, dist: Distributed, log: Log) -> None:
         raise SetupError(f"no subtitle of {cfg.sub_txt_db} is held out (heldout_subtitle_ratio "
                          f"{cfg.heldout_subtitle_ratio}): nothing to evaluate")
     model = build_vcmr_model(cfg, corpus, dist, log)
-    predictions, metrics = run_vcmr_inference(model, corpus, queries, section(cfg, MomentEvalOptions), dist, log)
+    precision = inference_precision(cfg.precision, dist.device, log)
+    predictions, metrics = run_vcmr_inference(model, corpus, queries, section(cfg, MomentEvalOptions), dist, log,
+                                              precision)
     if dist.is_main:
         out = results_dir(cfg.output_dir, "val")
         write_moment_results(out, predictions, metrics, log)

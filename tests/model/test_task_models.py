@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from data.loading.collate import collate_videos
+from data.loading.collate import collate_text, collate_videos
 from data.loading.task_collate import (
     MlmExample,
     QaExample,
@@ -146,3 +146,15 @@ def test_bf16_autocast_step_is_finite_and_close_to_fp32(config, output_type):
     assert torch.isfinite(bf16.loss)
     assert abs(bf16.loss.item() - fp32.item()) <= 0.05 * abs(fp32.item()) + 0.05
     bf16.loss.backward()
+
+
+def test_packed_query_encoding_equals_the_padded_pass(config):
+    torch.manual_seed(0)
+    hero = HeroModel(config).eval()
+    text = collate_text([[CLS, 5, 6, 7, 8], [CLS, 9], [CLS, 10, 11]], PAD)
+    cross = hero.cross_modal
+    with torch.no_grad():
+        padded = cross.encoder(cross.text_embeddings(text.ids, text.positions), text.mask)
+        packed = hero.encode_text(text)
+    torch.testing.assert_close(packed[text.mask], padded[text.mask], atol=1e-6, rtol=1e-5)
+    assert packed[~text.mask].eq(0).all()

@@ -58,3 +58,22 @@ def test_errors_are_one_line(trained):
                          "--output_dir", str(tmp / "x")])
     lines = result.stderr.strip().splitlines()
     assert result.returncode != 0 and len(lines) == 1 and "test_query_txt_db" in lines[0]
+
+
+def test_reference_fp16_flag_runs_bf16_on_a_cpu_and_says_so_once(trained, monkeypatch):
+    tmp, config = trained
+    single = tmp / "single/results_val/metrics.json"
+    if not single.is_file():
+        test_inference_writes_official_predictions_and_metrics(trained)
+    monkeypatch.setenv("HERO_CPU_BF16", "1")  # this test's CPU may lack bf16 units: fp16 → bf16 either way
+    result = run_script(["inf_vcmr.py", "--config", str(config), "--checkpoint", str(tmp / "run/ckpt/model_best.pt"),
+                         "--split", "val", "--output_dir", str(tmp / "fp16"), "--fp16", "true"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = result.stdout + result.stderr
+    assert output.count("inference runs in bf16") == 1 and "frames, bf16)" in output
+    fast = json.loads((tmp / "fp16/results_val/metrics.json").read_text())
+    exact = json.loads(single.read_text())
+    one_query = 100 / 197 + 0.01  # a single near-tie flip on these 197 queries (rounded metrics)
+    for task in ("VCMR", "SVMR", "VR"):
+        for name, value in exact[task].items():
+            assert abs(fast[task][name] - value) <= max(0.5, one_query), (task, name)
