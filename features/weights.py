@@ -62,7 +62,7 @@ def load_clip_vision(folder: str | Path) -> tuple[ClipImageEncoder, tuple[float,
     The projection to CLIP's joint space is used when the checkpoint has it. Keys of the vision tower
     that the checkpoint lacks are an error (never silently random); text-tower keys are ignored.
     """
-    from transformers import CLIPVisionModel, CLIPVisionModelWithProjection
+    from transformers import AutoConfig, CLIPConfig, CLIPVisionConfig, CLIPVisionModel, CLIPVisionModelWithProjection
     from transformers.utils import logging as hf_logging
 
     folder = Path(folder)
@@ -73,11 +73,18 @@ def load_clip_vision(folder: str | Path) -> tuple[ClipImageEncoder, tuple[float,
     progress = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
-        model, info = CLIPVisionModelWithProjection.from_pretrained(folder, local_files_only=True,
+        config = AutoConfig.from_pretrained(folder, local_files_only=True)
+        if isinstance(config, CLIPConfig):  # a whole CLIP: its projection size is the top-level one
+            config.vision_config.projection_dim = config.projection_dim
+            config = config.vision_config
+        if not isinstance(config, CLIPVisionConfig):
+            raise ValueError(f"config.json describes a {type(config).__name__}, not CLIP")
+        model, info = CLIPVisionModelWithProjection.from_pretrained(folder, config=config, local_files_only=True,
                                                                     output_loading_info=True)
         if "visual_projection.weight" in info["missing_keys"]:
-            model, info = CLIPVisionModel.from_pretrained(folder, local_files_only=True, output_loading_info=True)
-    except (OSError, ValueError, KeyError) as e:
+            model, info = CLIPVisionModel.from_pretrained(folder, config=config, local_files_only=True,
+                                                          output_loading_info=True)
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
         raise WeightsError(f"{folder}: cannot load a CLIP vision model ({e})") from None
     finally:
         hf_logging.set_verbosity(verbosity)
