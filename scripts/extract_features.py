@@ -82,6 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if not args.frame_interval > 0:
         p.error("--frame-interval must be > 0")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        p.error(f"--device {args.device}: CUDA is not available here (use --device cpu or auto)")
     if args.batch_size < 1 or args.workers < 0 or args.input_size < 32:
         p.error("--batch-size must be >= 1, --workers >= 0 and --input-size >= 32")
     given = [e for e in STREAM_ORDER if getattr(args, WEIGHT_FLAGS[e]) is not None]
@@ -205,7 +207,7 @@ def extract(videos: list[tuple[str, Path]], streams: list[nn.Module], plan: Wind
             progress: tqdm | None = None) -> Iterator[tuple[str, np.ndarray]]:
     """Yield ``(vid, features (windows, dim) float32)`` per finished video, in the order they finish."""
     loader = DataLoader(VideoWindows(videos, plan, batch_size), batch_size=None, num_workers=workers,
-                        in_order=False, prefetch_factor=2 if workers else None)
+                        in_order=False, prefetch_factor=2 if workers else None, pin_memory=device.type == "cuda")
     paths = dict(videos)
     partial: dict[str, dict[int, np.ndarray]] = {}
     for item in loader:
