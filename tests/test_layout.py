@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("config", "data", "model", "optim", "utils", "tasks", "evaluation", "pretrained", "devtools", "viewer")
+PACKAGES = ("config", "data", "model", "optim", "utils", "tasks", "evaluation", "pretrained", "devtools", "viewer",
+            "features")
 
 # room → rooms it must not import (generic plumbing knows no task; lower layers never import upper ones)
 FORBIDDEN = {
@@ -18,6 +19,7 @@ FORBIDDEN = {
     "pretrained": {"data", "tasks", "evaluation", "devtools", "optim"},
     "tasks": {"devtools", "viewer"},
     "viewer": {"devtools", "optim"},
+    "features": set(PACKAGES) - {"features"},  # encoders + decoding stand alone (torch, PyAV, transformers)
 }
 
 
