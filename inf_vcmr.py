@@ -27,24 +27,21 @@ from config.schema import VcmrConfig
 from tasks.reference_run import reference_command_line
 from tasks.runner import run_session
 from tasks.vcmr import SPLIT_OPTIONS, evaluate_vcmr
-from tasks.vcmr_search import search_vcmr
+from tasks.vcmr_search import add_search_flags, search_vcmr, wants_search
 
 
 def add_flags(parser) -> None:
     parser.add_argument("--split", choices=("val", "test_public"), default="val",
                         help="query db: val_query_txt_db or test_query_txt_db")
     # `checkpoint` and `output_dir` are config options too: these flags set them.
-    parser.add_argument("--query", action="append", default=[], metavar="TEXT",
-                        help="free-text moment search instead of the split's evaluation (repeatable)")
-    parser.add_argument("--queries", metavar="FILE", help="free-text moment search: one query per line")
-    parser.add_argument("--top-k", type=int, default=10, help="moments per searched query (default 10)")
+    add_search_flags(parser)
 
 
 def main() -> int:
     with exit_on_config_error():
         argv = reference_command_line(sys.argv[1:], VcmrConfig, SPLIT_OPTIONS, "vcmr_eval_q_batch_size")
         cfg, args = parse_cli(VcmrConfig, argv, description=__doc__, add_arguments=add_flags)
-    if args.query or args.queries:
+    if wants_search(args):
         return run_session(cfg, lambda dist, log: search_vcmr(cfg, args.query, args.queries, args.top_k, dist, log))
     return run_session(cfg, lambda dist, log: evaluate_vcmr(cfg, args.split, dist, log))
 

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from config.loader import section
-from config.schema import ClipOptions, MomentEvalOptions, VcmrConfig, WeightOptions
+from config.schema import ClipOptions, MomentEvalOptions, VcmrConfig, VsmConfig, WeightOptions
 from data.prepro.tokenization import TextTokenizer
 from evaluation.free_text_search import (
     FreeTextSearch,
@@ -26,7 +26,7 @@ Log = Callable[[str], None]
 CACHE_NAME = "corpus_embeddings.pt"
 
 
-def open_search(cfg: VcmrConfig, dist: Distributed, log: Log, cache: Path | None,
+def open_search(cfg: VcmrConfig | VsmConfig, dist: Distributed, log: Log, cache: Path | None,
                 require_task_heads: bool = False) -> FreeTextSearch:
     """A searcher over ``cfg``'s corpus with ``cfg.checkpoint``; the corpus embeddings are read from / written
     to ``cache`` (not cached without a checkpoint: random weights differ from run to run)."""
@@ -46,7 +46,7 @@ def open_search(cfg: VcmrConfig, dist: Distributed, log: Log, cache: Path | None
     return FreeTextSearch(model, corpus, names, embeddings, decoding, tokenizer, cfg.max_txt_len)
 
 
-def search_vcmr(cfg: VcmrConfig, queries: list[str], queries_file: str | Path | None, top_k: int,
+def search_vcmr(cfg: VcmrConfig | VsmConfig, queries: list[str], queries_file: str | Path | None, top_k: int,
                 dist: Distributed, log: Log) -> None:
     """``inf_vcmr.py --query / --queries``: the top ``top_k`` moments of each query (``queries``, then the lines
     of ``queries_file``), printed and written to ``output_dir/results_search/moments.jsonl``; the corpus
@@ -64,6 +64,18 @@ def search_vcmr(cfg: VcmrConfig, queries: list[str], queries_file: str | Path | 
         out = results_dir(cfg.output_dir, "search") / "moments.jsonl"
         write_search_results(out, results)
         log(f"wrote {out} ({len(results)} queries)")
+
+
+def add_search_flags(parser) -> None:
+    """The free-text search flags of ``inf_vcmr.py`` and ``train_vsm.py`` (a searched run evaluates nothing)."""
+    parser.add_argument("--query", action="append", default=[], metavar="TEXT",
+                        help="free-text moment search instead of the split's evaluation (repeatable)")
+    parser.add_argument("--queries", metavar="FILE", help="free-text moment search: one query per line")
+    parser.add_argument("--top-k", type=int, default=10, help="moments per searched query (default 10)")
+
+
+def wants_search(args) -> bool:
+    return bool(args.query or args.queries)
 
 
 def read_queries(path: str | Path) -> list[str]:

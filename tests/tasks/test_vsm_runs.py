@@ -86,6 +86,18 @@ def test_eval_only_writes_predictions_and_metrics(trained, heldout):
     assert not list((tmp / "eval").glob("ckpt"))  # no training happened
 
 
+def test_free_text_search_with_the_vsm_model(trained):
+    """Your own videos, last step: search the adapted corpus by free text with the VSM-fine-tuned checkpoint."""
+    tmp, config = trained
+    result = run_script(["train_vsm.py", "--config", str(config), "--checkpoint", str(tmp / "run/ckpt/model_best.pt"),
+                         "--output_dir", str(tmp / "search"), "--query", "a man opens the door", "--top-k", "3"])
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    (found,) = [json.loads(line) for line in (tmp / "search/results_search/moments.jsonl").read_text().splitlines()]
+    assert found["query"] == "a man opens the door" and [m["rank"] for m in found["moments"]] == [1, 2, 3]
+    assert (tmp / "search/corpus_embeddings.pt").is_file()
+    assert not list((tmp / "search").glob("ckpt"))  # searching trains nothing
+
+
 @pytest.mark.multiprocess
 def test_two_process_training_with_dropped_span_loss(tmp_path, demo_dir):
     """DDP: a step whose span loss is dropped (drop_svmr_prob) leaves the span head without gradients."""
