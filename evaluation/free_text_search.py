@@ -66,9 +66,11 @@ def corpus_cache_key(checkpoint: str | Path, sub_txt_db: str | Path, vfeat_db: s
 
 
 def cached_corpus_embeddings(model: nn.Module, corpus: VideoCorpus, names: list[str], batch_size: int,
-                             dist: Distributed, cache: Path | None, key: str | None, log: Log) -> CorpusEmbeddings:
-    """The corpus frame embeddings of ``names``: read from ``cache`` when it holds ``key``, else encoded (and
-    written there by rank 0). ``cache=None`` or ``key=None`` encodes without caching."""
+                             dist: Distributed, cache: Path | None, key: str | None, log: Log,
+                             precision: str = "fp32") -> CorpusEmbeddings:
+    """The corpus frame embeddings of ``names``: read from ``cache`` when it holds ``key``, else encoded under
+    autocast to ``precision`` (and written there by rank 0). ``cache=None`` or ``key=None`` encodes without
+    caching. ``key`` must cover the precision (:func:`corpus_cache_key`'s settings)."""
     if cache is not None and key is not None and cache.is_file():
         saved = torch.load(cache, map_location="cpu", weights_only=True)
         if saved.get("key") == key and saved.get("names") == names:
@@ -78,11 +80,29 @@ def cached_corpus_embeddings(model: nn.Module, corpus: VideoCorpus, names: list[
         log(f"{cache} is of another checkpoint or corpus: re-encoding")
     where = f" (cached in {cache})" if cache is not None and key is not None else " (not cached)"
     log(f"encoding {len(names)} videos of {corpus.videos.path}{where}")
-    emb = encode_corpus(model, corpus, names, {v: i for i, v in enumerate(names)}, batch_size, dist)
+    emb = encode_corpus(model, corpus, names, {v: i for i, v in enumerate(names)}, batch_size, dist, precision)
     if cache is not None and key is not None and dist.is_main:
         atomic_torch_save({"key": key, "names": names, "frames": emb.frames.cpu(), "mask": emb.mask.cpu(),
                            "lengths": emb.lengths.cpu(), "official": torch.from_numpy(emb.official)}, cache)
     return emb
+
+
+def cached_rows(cache: Path, key: str, names: list[str], video2idx: dict[str, int],
+                device: torch.device) -> CorpusEmbeddings | None:
+    """The embeddings of ``names`` (official ids from ``video2idx``) taken from a search cache that holds
+    ``key`` and every one of ``names``; ``None`` when there is no such cache. Lets ``inf_vcmr.py`` skip the
+    corpus encoding after a free-text search of the same checkpoint and dbs."""
+    if not cache.is_file():
+        return None
+    saved = torch.load(cache, map_location="cpu", weights_only=True)
+    row_of = {v: i for i, v in enumerate(saved.get("names", []))}
+    if saved.get("key") != key or any(v not in row_of for v in names):
+        return None
+    rows = torch.tensor([row_of[v] for v in names], dtype=torch.long)
+    lengths = saved["lengths"][rows]
+    longest = int(lengths.max()) if len(names) else 0
+    return CorpusEmbeddings(saved["frames"][rows, :longest].to(device), saved["mask"][rows, :longest].to(device),
+                            lengths.to(device), np.array([video2idx[v] for v in names], dtype=np.int64))
 
 
 class FreeTextSearch:

@@ -269,13 +269,15 @@ def _item(desc_id: int, desc: str, rows: np.ndarray) -> dict[str, Any]:
 @torch.no_grad()
 def run_vcmr_inference(model: nn.Module, corpus: VideoCorpus, query_db: QueryDb | str | QuerySource,
                        options: MomentEvalOptions, dist: Distributed, log: Callable[[str], None] = lambda _m: None,
-                       precision: str = "fp32", video_split: str | None = None
+                       precision: str = "fp32", video_split: str | None = None,
+                       encoded: Callable[[list[str], dict[str, int]], CorpusEmbeddings | None] | None = None,
                        ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Predictions (official file content) for every query of ``query_db`` (a retrieval query db, or a
     :class:`QuerySource`) and, when the queries have labels, the official metrics. Every rank returns
     the same result. ``precision``: the encoders' autocast (scoring and decoding are fp32).
     ``video_split`` selects the candidate videos of a released subtitle db's ``vid2dur_idx.json`` (see
-    :func:`candidate_videos`)."""
+    :func:`candidate_videos`). ``encoded(names, video2idx)`` may return the candidates' embeddings from a
+    cache (e.g. a free-text search's), sparing the corpus encoding."""
     was_training = model.training
     model.eval()
     try:
@@ -287,8 +289,13 @@ def run_vcmr_inference(model: nn.Module, corpus: VideoCorpus, query_db: QueryDb 
         else:  # no query db: every corpus video, indexed in sorted order
             names = sorted(corpus.ids())
             video2idx = {v: i for i, v in enumerate(names)}
-        emb = encode_corpus(model, corpus, names, video2idx, options.vcmr_eval_video_batch_size, dist, precision)
-        log(f"encoded {len(names)} videos (longest {emb.frames.shape[1]} frames, {precision})")
+        emb = encoded(names, video2idx) if encoded is not None else None
+        if emb is not None:
+            log(f"{len(names)} videos' embeddings from the corpus cache (longest {emb.frames.shape[1]} frames)")
+        else:
+            emb = encode_corpus(model, corpus, names, video2idx, options.vcmr_eval_video_batch_size, dist,
+                                precision)
+            log(f"encoded {len(names)} videos (longest {emb.frames.shape[1]} frames, {precision})")
         scorer = MomentScorer(model, emb, DecodeOptions.from_config(options, corpus.frame_interval))
         local = {v: i for i, v in enumerate(names)}
         mine: list[tuple[int, dict[str, np.ndarray]]] = []

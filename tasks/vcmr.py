@@ -10,23 +10,25 @@ the recall cut-offs because a single R@1 is too noisy on small val sets to pick 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 from config.loader import section
-from config.schema import ClipOptions, MomentEvalOptions, RetrievalOptions, VcmrConfig, VsmConfig
+from config.schema import ClipOptions, MomentEvalOptions, RetrievalOptions, VcmrConfig, VsmConfig, WeightOptions
 from data.dbs.corpus import VideoCorpus
 from data.dbs.query_db import QueryDb
 from data.loading.meta_loader import MetaLoader, TaskStream
 from data.loading.retrieval_datasets import QuerySource, VcmrDataset
+from evaluation.free_text_search import cached_rows, corpus_cache_key
 from evaluation.results import results_dir, write_moment_results, write_source
 from evaluation.tvr_metrics import write_predictions
 from evaluation.vcmr_inference import run_vcmr_inference
 from model.heads.retrieval import identity_gather
 from model.vcmr import HeroForVcmr
-from pretrained.checkpoint_file import model_writer
+from pretrained.checkpoint_file import model_config_dict, model_writer
 from pretrained.loading import DataShape
 from tasks.corpus import open_corpus, open_query_db
 from tasks.data_report import DataReport
@@ -56,6 +58,19 @@ def build_vcmr_model(cfg: VcmrConfig | VsmConfig, corpus: VideoCorpus, dist: Dis
 def corpus_shape(corpus: VideoCorpus, cfg: Any) -> DataShape:
     """What a model must fit to read ``corpus`` with the run's clip length."""
     return DataShape(corpus.feature_dim, corpus.token_ids.vocab_size, cfg.max_clip_len)
+
+
+CORPUS_CACHE = "corpus_embeddings.pt"  # a run's encoded corpus, in its output_dir (free-text search, inference)
+
+
+def corpus_cache_of(cfg: VcmrConfig | VsmConfig, model: HeroForVcmr, precision: str) -> str | None:
+    """Key of this run's corpus encoding (checkpoint file, both dbs, clip and weight options, model config,
+    inference precision); ``None`` without a checkpoint (random weights differ from run to run)."""
+    if not cfg.checkpoint:
+        return None
+    settings = {"clips": asdict(section(cfg, ClipOptions)), "weights": asdict(section(cfg, WeightOptions)),
+                "model": model_config_dict(model.config), "precision": precision}
+    return corpus_cache_key(cfg.checkpoint, cfg.sub_txt_db, cfg.vfeat_db, settings)
 
 
 def build_vcmr_job(cfg: VcmrConfig, dist: Distributed, log: Log) -> TrainingJob:
@@ -138,8 +153,12 @@ def evaluate_vcmr(cfg: VcmrConfig, split: str, dist: Distributed, log: Log) -> N
     db = open_query_db(getattr(cfg, option), option, "retrieval")
     model = build_vcmr_model(cfg, corpus, dist, log)
     precision = inference_precision(cfg.precision, dist.device, log)
+    key, cache = corpus_cache_of(cfg, model, precision), Path(cfg.output_dir) / CORPUS_CACHE
+
+    def from_search_cache(names: list[str], video2idx: dict[str, int]):
+        return cached_rows(cache, key, names, video2idx, dist.device) if key is not None else None
     predictions, metrics = run_vcmr_inference(model, corpus, db, section(cfg, MomentEvalOptions), dist, log,
-                                              precision, video_split=split)
+                                              precision, video_split=split, encoded=from_search_cache)
     if split.startswith("test"):  # a submission: the test split's ground truth is not ours to score
         metrics = None
     if dist.is_main:

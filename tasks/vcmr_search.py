@@ -3,27 +3,24 @@ and the search box of ``scripts/view_results.py`` (the search itself is ``evalua
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 
 from config.loader import section
-from config.schema import ClipOptions, MomentEvalOptions, VcmrConfig, VsmConfig, WeightOptions
+from config.schema import MomentEvalOptions, VcmrConfig, VsmConfig
 from data.prepro.tokenization import TextTokenizer
 from evaluation.free_text_search import (
     FreeTextSearch,
     cached_corpus_embeddings,
-    corpus_cache_key,
     format_moments,
     write_search_results,
 )
 from evaluation.results import results_dir
 from evaluation.vcmr_inference import DecodeOptions
-from pretrained.checkpoint_file import model_config_dict
-from tasks.vcmr import build_vcmr_model, open_task_corpus
+from tasks.vcmr import CORPUS_CACHE, build_vcmr_model, corpus_cache_of, open_task_corpus
 from utils.distributed import Distributed
+from utils.precision import inference_precision
 
 Log = Callable[[str], None]
-CACHE_NAME = "corpus_embeddings.pt"
 
 
 def open_search(cfg: VcmrConfig | VsmConfig, dist: Distributed, log: Log, cache: Path | None,
@@ -33,14 +30,12 @@ def open_search(cfg: VcmrConfig | VsmConfig, dist: Distributed, log: Log, cache:
     corpus = open_task_corpus(cfg)
     model = build_vcmr_model(cfg, corpus, dist, log, require_task_heads).eval()
     names = sorted(corpus.ids())
-    key = None
-    if cfg.checkpoint:
-        settings = {"clips": asdict(section(cfg, ClipOptions)), "weights": asdict(section(cfg, WeightOptions)),
-                    "model": model_config_dict(model.config)}
-        key = corpus_cache_key(cfg.checkpoint, cfg.sub_txt_db, cfg.vfeat_db, settings)
-    else:
+    precision = inference_precision(cfg.precision, dist.device, log)
+    key = corpus_cache_of(cfg, model, precision)
+    if key is None:
         log("warning: no --checkpoint: searching with randomly initialised weights")
-    embeddings = cached_corpus_embeddings(model, corpus, names, cfg.vcmr_eval_video_batch_size, dist, cache, key, log)
+    embeddings = cached_corpus_embeddings(model, corpus, names, cfg.vcmr_eval_video_batch_size, dist, cache, key, log,
+                                          precision)
     decoding = DecodeOptions.from_config(section(cfg, MomentEvalOptions), corpus.frame_interval)
     tokenizer = TextTokenizer(corpus.subtitles.meta["tokenizer"]["path"])
     return FreeTextSearch(model, corpus, names, embeddings, decoding, tokenizer, cfg.max_txt_len)
@@ -56,7 +51,7 @@ def search_vcmr(cfg: VcmrConfig | VsmConfig, queries: list[str], queries_file: s
         raise ValueError("a query is empty: give --query TEXT or --queries FILE with one query per line")
     if top_k < 1:
         raise ValueError(f"--top-k must be >= 1, got {top_k}")
-    search = open_search(cfg, dist, log, Path(cfg.output_dir) / CACHE_NAME)
+    search = open_search(cfg, dist, log, Path(cfg.output_dir) / CORPUS_CACHE)
     results = [(query, search.moments(query, top_k)) for query in queries]
     if dist.is_main:
         for query, moments in results:

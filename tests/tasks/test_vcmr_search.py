@@ -66,6 +66,27 @@ def test_inf_vcmr_query_prints_and_writes_moments_and_reuses_the_cache(demo_sear
     assert (tmp / "out/results_search/moments.jsonl").read_text().splitlines() == lines
 
 
+def test_inf_vcmr_evaluation_reuses_the_search_cache(demo_search):
+    """After a search, evaluating the same checkpoint and dbs in that output_dir takes the candidate videos'
+    embeddings from the search's cache; the predictions equal a run that encodes the corpus."""
+    tmp, config, checkpoint = demo_search
+    search = ["inf_vcmr.py", "--config", str(config), "--checkpoint", str(checkpoint), "--output_dir",
+              str(tmp / "reuse"), "--query", "a man opens the door"]
+    assert run_script(search).returncode == 0
+    evaluate = ["inf_vcmr.py", "--config", str(config), "--checkpoint", str(checkpoint), "--split", "val"]
+    reused = run_script([*evaluate, "--output_dir", str(tmp / "reuse")])
+    assert reused.returncode == 0, reused.stderr[-2000:]
+    assert "embeddings from the corpus cache" in reused.stdout and "encoded " not in reused.stdout
+    fresh = run_script([*evaluate, "--output_dir", str(tmp / "fresh")])
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
+    assert "encoded " in fresh.stdout and "corpus cache" not in fresh.stdout
+    reused_metrics = json.loads((tmp / "reuse/results_val/metrics.json").read_text())
+    fresh_metrics = json.loads((tmp / "fresh/results_val/metrics.json").read_text())
+    for task in ("VCMR", "SVMR", "VR"):  # batches differ (all 400 videos vs the val candidates): near ties only
+        for name, value in fresh_metrics[task].items():
+            assert abs(reused_metrics[task][name] - value) <= 0.6, (task, name)
+
+
 def test_a_query_without_tokens_or_a_missing_queries_file_is_one_line(demo_search):
     tmp, config, checkpoint = demo_search
     base = ["inf_vcmr.py", "--config", str(config), "--checkpoint", str(checkpoint), "--output_dir", str(tmp / "bad")]
