@@ -7,7 +7,8 @@ what the run-time code sees in a token sequence (:mod:`data.loading.significant_
 - word boundaries come from per-piece flags (:func:`piece_flags`): a WordPiece ``##`` piece continues the
   previous word; a byte-level BPE piece without the space marker (``Ġ`` / ``▁``) that starts with a letter or
   digit continues the previous piece when that one ends with a letter or digit (so ``hello,`` is two words,
-  ``skate`` + ``boarding`` one); the first piece of a text always starts a word;
+  ``skate`` + ``boarding`` one; a bare marker piece ``Ġ`` joins the piece after it); the first piece of a
+  text always starts a word;
 - each word is stored with every token-id tuple seen for it (BPE spells a word differently at the start of a
   text and after a space); words of more than :data:`MAX_WORD_PIECES` pieces are left out.
 
@@ -94,7 +95,8 @@ def piece_flags(vocab: dict[str, int], model_type: str) -> np.ndarray:
             body = piece.lstrip("Ġ▁")
             if body == piece and body[:1].isalnum():
                 flags[index] = CONTINUES_AFTER_ALNUM
-        if body[-1:].isalnum():
+        # A bare space marker (BPE "Ġ" before an unmerged word) opens a word that the next piece continues.
+        if body[-1:].isalnum() or (model_type != "WordPiece" and piece and not body):
             flags[index] |= ENDS_ALNUM
     return flags
 
