@@ -143,12 +143,30 @@ class TargetConfig:
     vfeat_shards: list[str] | None = None
 
 
-PRETRAIN_TASKS = ("mlm", "mfm-nce", "mffr", "fom", "vsm")
+PRETRAIN_TASKS = ("mlm", "mfm-nce", "mffr", "fom", "vsm", "lvwm")
 
 
 @dataclass
-class PretrainConfig(RetrievalOptions, TrainOptions):
-    """``pretrain.py``: multi-task pre-training (MLM, MFM-NCE, MFFR, FOM, VSM) mixed by ratio."""
+class SignificantWordOptions:
+    """SNP-S3's significant-semantics options (lfvila-snps3.md §2.2–2.3): MSSM masking and the LVWM task."""
+
+    mlm_masking: Literal["random", "significant"] = field(default="random", metadata={
+        "help": "MLM masks: random (BERT/HERO) or significant (MSSM: significant words first, fixed budget)"})
+    significant_words: str | None = field(default=None, metadata={
+        "help": "significant-word table (default: significant_words.json inside each target's sub_txt_db; "
+                "build it with scripts/mine_significant_words.py)"})
+    lvwm_temperature: float = field(default=1.0, metadata={"help": "LVWM word-frame score temperature"})
+    lvwm_words: int = field(default=3, metadata={"help": "significant words per LVWM query"})
+
+    def check_significant_words(self) -> None:
+        if not self.lvwm_temperature > 0 or self.lvwm_words < 1:
+            raise ValueError(f"need lvwm_temperature > 0 and lvwm_words >= 1, got {self.lvwm_temperature}, "
+                             f"{self.lvwm_words}")
+
+
+@dataclass
+class PretrainConfig(SignificantWordOptions, RetrievalOptions, TrainOptions):
+    """``pretrain.py``: multi-task pre-training (MLM, MFM-NCE, MFFR, FOM, VSM; SNP-S3's LVWM) mixed by ratio."""
 
     txt_db: str = field(default="", metadata={"help": "folder the targets' sub_txt_db paths are relative to"})
     img_db: str = field(default="", metadata={"help": "folder the targets' vfeat_db paths are relative to"})
@@ -165,6 +183,7 @@ class PretrainConfig(RetrievalOptions, TrainOptions):
     def __post_init__(self) -> None:
         TrainOptions.__post_init__(self)
         self.check_schedules()
+        self.check_significant_words()
         if not self.targets:
             raise ValueError("targets: at least one pre-training target is required")
         for target in self.targets:

@@ -129,6 +129,20 @@ class RetrievalBatch(TensorContainer):
 
 
 @dataclass
+class LvwmBatch(TensorContainer):
+    """Local vision-word matching (SNP-S3): query word bags against the frames of a video-only pass.
+
+    Queries are grouped by video like :class:`RetrievalBatch`.
+    """
+
+    video: VideoInputs                # the clips; their subtitle text is not read (video-only pass)
+    queries: TextInputs               # (Q, T) ``[CLS]`` + tokens, encoded text-only
+    query_video_index: torch.Tensor   # (Q,) long
+    word_positions: torch.Tensor      # (Q, K) long: the K significant words' positions in ``queries``
+    moment_mask: torch.Tensor         # (Q, L) bool: frames of each query's moment (its positive bag)
+
+
+@dataclass
 class VideoQaBatch(TensorContainer):
     """TVQA / How2QA: every video is replicated once per answer candidate (row = b·K + k)."""
 

@@ -37,6 +37,16 @@ class FomOutput:
 
 
 @dataclass
+class LvwmOutput:
+    """LVWM output over the (gathered) batch: every rank holds the same global values."""
+
+    loss: torch.Tensor          # mean MIL-NCE over all queries
+    query_losses: torch.Tensor  # (Q·world,)
+    video_scores: torch.Tensor  # (Q·world, B·world) max over a video's frames of the word-bag score
+    query_video: torch.Tensor   # (Q·world,) long, each query's video (column of ``video_scores``)
+
+
+@dataclass
 class RetrievalOutput:
     """VSM / VCMR training output. Component losses are unweighted; ``loss`` is the weighted sum."""
 

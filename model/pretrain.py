@@ -1,4 +1,4 @@
-"""HeroForPretraining: the backbone + MLM, MFM-NCE, MFFR, FOM and VSM heads (§2).
+"""HeroForPretraining: the backbone + MLM, MFM-NCE, MFFR, FOM and VSM heads (§2), and SNP-S3's LVWM loss.
 
 ``forward`` picks the objective from the batch's type (``MlmBatch`` → MLM, …), so one DDP-wrapped
 module serves every task and each returns its own typed output.
@@ -16,9 +16,10 @@ from .config import HeroModelConfig
 from .heads.pretrain import FrameFeatureRegression, FrameOrderHead, MlmHead, mfm_nce_loss
 from .heads.retrieval import Gather, MomentRetrievalHead, RetrievalLossConfig, RetrievalWeights, identity_gather
 from .hero import HeroModel
-from .inputs import FomBatch, MffrBatch, MfmNceBatch, MlmBatch, RetrievalBatch
+from .inputs import FomBatch, LvwmBatch, MffrBatch, MfmNceBatch, MlmBatch, RetrievalBatch
 from .layers import init_bert_weights
-from .outputs import FomOutput, MffrOutput, MfmNceOutput, MlmOutput, RetrievalOutput
+from .lvwm import lvwm_forward
+from .outputs import FomOutput, LvwmOutput, MffrOutput, MfmNceOutput, MlmOutput, RetrievalOutput
 from .vcmr import retrieval_forward
 
 
@@ -32,6 +33,8 @@ class PretrainHeadConfig:
     nce_negatives_from_padding: bool = False
     # The reference's span convolutions also read padded frame slots (see SpanPredictor).
     span_zero_padding: bool = True
+    # LVWM (SNP-S3) word-bag score temperature τ: s = logsumexp_k ⟨w_k, f̂⟩ / τ (SNP-S3 has none: 1.0).
+    lvwm_temperature: float = 1.0
 
 
 class HeroForPretraining(nn.Module):
@@ -57,7 +60,7 @@ class HeroForPretraining(nn.Module):
         self._objectives = {
             MlmBatch: self.forward_mlm, MfmNceBatch: self.forward_mfm_nce,
             MffrBatch: self.forward_mffr, FomBatch: self.forward_fom,
-            RetrievalBatch: self.forward_vsm,
+            RetrievalBatch: self.forward_vsm, LvwmBatch: self.forward_lvwm,
         }
 
     def forward(self, batch, weights: RetrievalWeights | None = None):
@@ -110,6 +113,10 @@ class HeroForPretraining(nn.Module):
         loss = F.cross_entropy(scores[selected].float(), targets[selected])
         hits = scores[selected].argmax(-1) == targets[selected]
         return FomOutput(loss=loss, scores=scores, hits=hits)
+
+    def forward_lvwm(self, batch: LvwmBatch) -> LvwmOutput:
+        """LVWM (SNP-S3): no parameters of its own, it trains the backbone's text and video-only passes."""
+        return lvwm_forward(self.hero, batch, self.head_config.lvwm_temperature, self.gather)
 
     def forward_vsm(self, batch: RetrievalBatch,
                     weights: RetrievalWeights | None = None) -> RetrievalOutput:

@@ -15,17 +15,20 @@ from torch import nn
 from config.loader import section
 from config.schema import ClipOptions, PretrainConfig, RetrievalOptions, TargetConfig
 from data.dbs.corpus import VideoCorpus
+from data.loading.lvwm_dataset import LvwmDataset
 from data.loading.meta_loader import MetaLoader, TaskStream, validation_loader
 from data.loading.pretrain_datasets import FomDataset, MfmDataset, MlmDataset, VsmDataset
+from data.loading.significant_words import SignificantWords
 from model.heads.retrieval import identity_gather
 from model.inputs import MffrBatch, MfmNceBatch
-from model.pretrain import HeroForPretraining
+from model.pretrain import HeroForPretraining, PretrainHeadConfig
 from pretrained.checkpoint_file import model_writer
 from pretrained.loading import DataShape
 from tasks.corpus import open_corpus
 from tasks.data_report import DataReport
 from tasks.loss_schedule import retrieval_loss, retrieval_weights
 from tasks.setup import SetupError, build_task_model
+from tasks.significant_words import open_significant_words
 from utils.distributed import Distributed
 from utils.trainer import TrainingJob, unwrap
 
@@ -57,9 +60,13 @@ def _split_ids(corpus: VideoCorpus, target: TargetConfig, split) -> tuple[list[s
     return train, val
 
 
-def _datasets(task: str, corpus: VideoCorpus, ids: list[str], cfg: PretrainConfig, seed: int, queries: int):
+def _datasets(task: str, corpus: VideoCorpus, ids: list[str], cfg: PretrainConfig, seed: int, queries: int,
+              words: SignificantWords | None = None):
     if task == "mlm":
-        return MlmDataset(corpus, ids, cfg.mask_prob, seed)
+        return MlmDataset(corpus, ids, cfg.mask_prob, seed,
+                          significant_words=words if cfg.mlm_masking == "significant" else None)
+    if task == "lvwm":
+        return LvwmDataset(corpus, words, ids, queries, seed, cfg.lvwm_words)
     if task in ("mfm-nce", "mffr"):
         return MfmDataset(corpus, ids, cfg.mask_prob, seed,
                           batch_type=MfmNceBatch if task == "mfm-nce" else MffrBatch)
@@ -88,18 +95,22 @@ def build_pretrain_job(cfg: PretrainConfig, dist: Distributed, log: Callable[[st
         feature_dims.setdefault(corpus.feature_dim, video_db)
         report.corpus(f"target {target.name}", corpus)
         vocab_sizes.add(corpus.token_ids.vocab_size)
+        words = None
+        if cfg.mlm_masking == "significant" or any("lvwm" in split.tasks for split in target.splits):
+            words = open_significant_words(corpus, cfg.significant_words, bool(cfg.demo_corpus), dist, log,
+                                           f"target {target.name}: ")
         for split in target.splits:
             train_ids, val_ids = _split_ids(corpus, target, split)
             for task, ratio in zip(split.tasks, split.ratio or [1] * len(split.tasks)):
                 name = f"{task}_{target.name}_{split.name}"  # reference loader names
-                dataset = _datasets(task, corpus, train_ids, cfg, cfg.seed, cfg.query_per_video)
+                dataset = _datasets(task, corpus, train_ids, cfg, cfg.seed, cfg.query_per_video, words)
                 report.dataset(f"{name} videos", dataset)
                 streams[name] = TaskStream(dataset, cfg.train_batch_size, rank=dist.rank,
                                            world_size=dist.world_size, seed=cfg.seed,
                                            num_workers=cfg.n_workers, pin_memory=cfg.pin_mem)
                 ratios[name] = target_ratio * ratio
                 if val_ids:
-                    val_sets[name] = _datasets(task, corpus, val_ids, cfg, cfg.seed + 1, cfg.vsm_val_queries)
+                    val_sets[name] = _datasets(task, corpus, val_ids, cfg, cfg.seed + 1, cfg.vsm_val_queries, words)
     report.log(log)
     report.check(cfg.max_dropped_share)
     if len(feature_dims) > 1:
@@ -109,7 +120,8 @@ def build_pretrain_job(cfg: PretrainConfig, dist: Distributed, log: Callable[[st
     schedule = section(cfg, RetrievalOptions)
     loss = retrieval_loss(schedule)
     model = build_task_model(
-        lambda config: HeroForPretraining(config, vsm_loss=loss, gather=dist.all_gather_with_grad),
+        lambda config: HeroForPretraining(config, vsm_loss=loss, gather=dist.all_gather_with_grad,
+                                          heads=PretrainHeadConfig(lvwm_temperature=cfg.lvwm_temperature)),
         cfg, data, dist, log)
     log(f"tasks {ratios}")
     return TrainingJob(
@@ -132,40 +144,47 @@ def training_scalars(task: str, output: Any) -> dict[str, float]:
 @torch.no_grad()
 def validate_pretraining(model: nn.Module, datasets: dict[str, Any], batch_size: int,
                          dist: Distributed) -> dict[str, dict[str, float]]:
-    """Per task: MLM / MFM-NCE / FOM accuracy, MFFR loss, VSM R@1 within each validation batch."""
+    """Per task: MLM / MFM-NCE / FOM accuracy, MFFR loss, VSM and LVWM R@1 within each validation batch
+    (LVWM also reports ``chance_r1``, the R@1 of random scores: the mean of 1 / videos in the batch)."""
     net = unwrap(model)
     net.eval()
     previous_gather, net.gather = net.gather, identity_gather  # ranks may hold different batch counts
     results = {}
     try:
         for name, dataset in sorted(datasets.items()):
-            sums = torch.zeros(3, dtype=torch.float64)  # loss·n, hits, n
+            sums = torch.zeros(4, dtype=torch.float64)  # loss·n, hits, n, chance hits
             for batch in validation_loader(dataset, batch_size, rank=dist.rank,
                                            world_size=dist.world_size):
                 out = net(batch.to(dist.device))
                 sums += torch.tensor(_batch_sums(name, batch, out), dtype=torch.float64)
-            loss_sum, hits, count = dist.all_reduce_sum(sums).tolist()
-            metric = {"mlm": "acc", "mfm-nce": "acc", "fom": "acc", "vsm": "r1"}.get(name.split("_")[0])
+            loss_sum, hits, count, chance = dist.all_reduce_sum(sums).tolist()
+            metric = {"mlm": "acc", "mfm-nce": "acc", "fom": "acc", "vsm": "r1", "lvwm": "r1"}.get(name.split("_")[0])
             results[name] = {"loss": loss_sum / max(count, 1)}
             if metric:
                 results[name][metric] = hits / max(count, 1)
+            if name.startswith("lvwm"):
+                results[name]["chance_r1"] = chance / max(count, 1)
     finally:
         net.gather = previous_gather
         net.train()
     return results
 
 
-def _batch_sums(name: str, batch: Any, out: Any) -> tuple[float, float, float]:
+def _batch_sums(name: str, batch: Any, out: Any) -> tuple[float, float, float, float]:
     task = name.split("_")[0]
     if task == "mlm":
         return (float(out.token_losses.sum()), float((out.scores.argmax(-1) == batch.labels).sum()),
-                len(batch.labels))
+                len(batch.labels), 0.0)
     if task == "mfm-nce":
-        return float(out.frame_losses.sum()), float(out.accuracy_hits.sum()), len(out.frame_losses)
+        return float(out.frame_losses.sum()), float(out.accuracy_hits.sum()), len(out.frame_losses), 0.0
     if task == "mffr":
-        return float(out.loss) * len(out.predictions), 0.0, len(out.predictions)
+        return float(out.loss) * len(out.predictions), 0.0, len(out.predictions), 0.0
     if task == "fom":
-        return float(out.loss) * len(out.hits), float(out.hits.sum()), len(out.hits)
+        return float(out.loss) * len(out.hits), float(out.hits.sum()), len(out.hits), 0.0
+    if task == "lvwm":
+        hits = (out.video_scores.argmax(-1) == out.query_video).sum()
+        count, num_videos = out.video_scores.shape
+        return float(out.query_losses.sum()), float(hits), count, count / num_videos
     own = batch.query_video_index.to(out.q2video_scores.device)
     hits = (out.q2video_scores.argmax(-1) == own).sum()
-    return float(out.loss) * len(own), float(hits), len(own)
+    return float(out.loss) * len(own), float(hits), len(own), 0.0

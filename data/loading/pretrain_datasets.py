@@ -16,6 +16,7 @@ import torch
 from data.dbs.corpus import Clip, TokenIds, VideoCorpus
 from data.loading.collate import VideoItem
 from data.loading.sampling import KeyedDataset
+from data.loading.significant_words import SignificantWords, mssm_mask_tokens
 from data.loading.task_collate import MlmExample, collate_fom, collate_mfm, collate_mlm, collate_retrieval
 from model.inputs import FomBatch, MffrBatch, MfmBatch, MfmNceBatch, MlmBatch, RetrievalBatch
 
@@ -139,6 +140,12 @@ class MlmDataset(VideoTaskDataset):
 
     stream_name = "mlm"
 
+    def __init__(self, corpus: VideoCorpus, video_ids: Sequence[str] | None = None, mask_prob: float = 0.15,
+                 seed: int = 0, truncate_text: bool = True, significant_words: SignificantWords | None = None) -> None:
+        # With a significant-word table: SNP-S3's MSSM masking (mssm_mask_tokens) instead of BERT's.
+        self.significant_words = significant_words
+        super().__init__(corpus, video_ids, mask_prob, seed, truncate_text)
+
     def _usable(self, ids: list[str]) -> list[bool]:
         stats = self.corpus.subtitle_stats()
         return [bool(stats["subs_with_tokens"][self.corpus.index_of(v)] > 0) for v in ids]
@@ -150,7 +157,10 @@ class MlmDataset(VideoTaskDataset):
         lengths = np.array([len(texts[i]) for i in rows], dtype=np.int64)
         flat = np.concatenate([np.asarray(texts[i], dtype=np.int64) for i in rows])
         ids = self.corpus.token_ids
-        inputs, labels = mask_tokens(flat, lengths, rng, self.mask_prob, ids)
+        if self.significant_words is None:
+            inputs, labels = mask_tokens(flat, lengths, rng, self.mask_prob, ids)
+        else:
+            inputs, labels = mssm_mask_tokens(flat, lengths, rng, self.mask_prob, ids, self.significant_words)
         splits = np.cumsum(lengths)[:-1]
         frames = clip.owned_frames()
         # index_select: advanced indexing of a small tensor costs ~ms under intra-op threading

@@ -1,8 +1,10 @@
 """A fixed multi-clip batch and tiny model shared by the distributed tests and their workers."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 
+from data.loading.lvwm_dataset import LvwmExample, collate_lvwm
 from data.loading.task_collate import MlmExample, collate_mlm, collate_retrieval
 from model.heads.retrieval import RetrievalLossConfig
 from model.pretrain import HeroForPretraining
@@ -27,4 +29,10 @@ def batches_for(clips: list[int]) -> dict[str, object]:
     queries = [[[CLS, 5 + c, 6 + c, 7], [CLS, 9 + c]] for c in clips]
     spans = [[[0, 2], [1, 3]] for _ in clips]
     mlm = [MlmExample(items[c].frame_feats[:2], [CLS, 4, 10 + c, 4], [-1, 20 + c, -1, 30 + c]) for c in clips]
-    return {"vsm": collate_retrieval(chosen, queries, spans, PAD), "mlm": collate_mlm(mlm, PAD)}
+    # LVWM: two queries per clip, bags = the frames of its first / last subtitle, in-batch negatives across ranks
+    lvwm = [LvwmExample(items[c], [[CLS, 5 + c, 6 + c, 7, 8], [CLS, 9 + c, 10]], np.array([[1, 2, 3], [1, 2, 2]]),
+                        [np.flatnonzero(items[c].frame_owner.numpy() == 0),
+                         np.flatnonzero(items[c].frame_owner.numpy() == int(items[c].frame_owner.max()))])
+            for c in clips]
+    return {"vsm": collate_retrieval(chosen, queries, spans, PAD), "mlm": collate_mlm(mlm, PAD),
+            "lvwm": collate_lvwm(lvwm, PAD)}

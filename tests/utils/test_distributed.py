@@ -1,5 +1,5 @@
 """Real multi-process runs (gloo on CPU): N processes give the gradients of one process on the
-combined batch, including the VSM ranking loss over negatives gathered from every rank."""
+combined batch, including the VSM ranking loss and the LVWM bag loss over negatives gathered from every rank."""
 import os
 import subprocess
 import sys
@@ -28,13 +28,16 @@ def single_process_grads():
 
 
 def compare(distributed, single):
-    for task in ("vsm", "mlm"):
+    for task in ("vsm", "mlm", "lvwm"):
         assert torch.allclose(distributed[task + "_loss"], single[task + "_loss"], atol=1e-6)
         assert set(single[task]) <= set(distributed[task])
         for key, grad in single[task].items():
             assert torch.allclose(distributed[task][key], grad, atol=1e-6, rtol=1e-4), f"{task}: {key}"
     # the ranking loss really reached the query encoder through the gathered scores
     assert single["vsm"]["retrieval.query_encoder.pooling.weight"].abs().sum() > 0
+    # LVWM's bag loss over gathered frames reached both the text pass and the video-only pass
+    assert single["lvwm"]["hero.cross_modal.text_embeddings.word.weight"].abs().sum() > 0
+    assert single["lvwm"]["hero.frame_transform.linear.weight"].abs().sum() > 0
 
 
 def run(cmd, tmp_path):
