@@ -103,7 +103,7 @@ class HeroForPretraining(nn.Module):
         fused = self.hero.fuse_frames(batch.video)  # (B, L, D), original order
         index = batch.order[..., None].expand_as(fused)
         shuffled = torch.zeros_like(fused).scatter(1, index, fused)  # frame i moves to order[i]
-        hidden = self.hero.temporal(shuffled, batch.video.clip_mask)
+        hidden = self.hero.temporal(shuffled, batch.video.clip_mask, self.hero.segment_anchor(batch.video))
         scores = self.fom_head(hidden).flatten(0, 1)  # (B·L, C)
         targets = batch.targets.flatten()
         selected = targets >= 0
