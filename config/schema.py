@@ -18,6 +18,7 @@ class WeightOptions:
     checkpoint: str | None = None
     text_init: str | None = None
     skip_layer_loading: bool = False
+    frame_position_extension: Literal["none", "tile"] = "none"
 
 
 @dataclass
@@ -41,6 +42,9 @@ class TrainOptions:
         "help": "local Hugging Face BERT/RoBERTa directory to initialise the Cross-modal text side"})
     skip_layer_loading: bool = field(default=False, metadata={
         "help": "with text_init: take every second layer (12 → 6 layers, as the reference)"})
+    frame_position_extension: Literal["none", "tile"] = field(default="none", metadata={
+        "help": "a checkpoint whose Temporal Transformer frame position table is shorter than max_clip_len: "
+                "'tile' extends it (row p >= M copies row p mod M, Longformer's rule); 'none' refuses"})
     output_dir: str = field(default="output/run", metadata={"help": "run folder: log/, ckpt/"})
     train_batch_size: int = field(default=16, metadata={"help": "per-process batch: videos (pre-training) or queries"})
     val_batch_size: int = 20
