@@ -145,7 +145,18 @@ class TargetConfig:
     vfeat_shards: list[str] | None = None
 
 
-PRETRAIN_TASKS = ("mlm", "mfm-nce", "mffr", "fom", "vsm")
+PRETRAIN_TASKS = ("mlm", "mfm-nce", "mffr", "fom", "vsm", "mtc")
+
+
+@dataclass
+class MtcOptions:
+    """LF-VILA's multimodal temporal contrast (task ``mtc``); defaults are LF-VILA's (lfvila-snps3.md §1.3)."""
+
+    num_keys: int = field(default=2, metadata={"help": "key subtitle units drawn per video"})
+    num_values: int = field(default=2, metadata={"help": "value units drawn per video (candidates of each key)"})
+    shifted_videos: int = field(default=3, metadata={"help": "extra negatives: a unit of each of R previous videos"})
+    temperature: float = 0.05
+    weight: float = field(default=0.25, metadata={"help": "loss weight"})
 
 
 @dataclass
@@ -161,6 +172,7 @@ class PretrainConfig(RetrievalOptions, TrainOptions):
     load_partial_pretrained: bool = field(default=False, metadata={
         "help": "reference option: initialise the text side from `checkpoint` (use text_init)"})
     vsm_val_queries: int = field(default=1, metadata={"help": "VSM validation queries per video"})
+    mtc: MtcOptions = field(default_factory=MtcOptions, metadata={"help": "options of the mtc task"})
     demo_corpus: str | None = field(default=None, metadata={
         "help": "build the demo corpus into this folder first if it is missing (demo configs)"})
 

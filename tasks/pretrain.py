@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,9 @@ from config.loader import section
 from config.schema import ClipOptions, PretrainConfig, RetrievalOptions, TargetConfig
 from data.dbs.corpus import VideoCorpus
 from data.loading.meta_loader import MetaLoader, TaskStream, validation_loader
+from data.loading.mtc_dataset import MtcDataset
 from data.loading.pretrain_datasets import FomDataset, MfmDataset, MlmDataset, VsmDataset
+from model.heads.mtc import MtcConfig
 from model.heads.retrieval import identity_gather
 from model.inputs import MffrBatch, MfmNceBatch
 from model.pretrain import HeroForPretraining
@@ -65,6 +67,8 @@ def _datasets(task: str, corpus: VideoCorpus, ids: list[str], cfg: PretrainConfi
                           batch_type=MfmNceBatch if task == "mfm-nce" else MffrBatch)
     if task == "fom":
         return FomDataset(corpus, ids, cfg.mask_prob, seed)
+    if task == "mtc":
+        return MtcDataset(corpus, ids, seed, cfg.mtc.num_keys, cfg.mtc.num_values)
     return VsmDataset(corpus, ids, queries, seed)
 
 
@@ -108,8 +112,10 @@ def build_pretrain_job(cfg: PretrainConfig, dist: Distributed, log: Callable[[st
     data = DataShape(next(iter(feature_dims)), max(vocab_sizes), cfg.max_clip_len)
     schedule = section(cfg, RetrievalOptions)
     loss = retrieval_loss(schedule)
+    uses_mtc = any("mtc" in split.tasks for target in cfg.targets for split in target.splits)
+    mtc = MtcConfig(**asdict(cfg.mtc)) if uses_mtc else None
     model = build_task_model(
-        lambda config: HeroForPretraining(config, vsm_loss=loss, gather=dist.all_gather_with_grad),
+        lambda config: HeroForPretraining(config, vsm_loss=loss, gather=dist.all_gather_with_grad, mtc=mtc),
         cfg, data, dist, log)
     log(f"tasks {ratios}")
     return TrainingJob(
@@ -126,6 +132,8 @@ def training_scalars(task: str, output: Any) -> dict[str, float]:
     if task.startswith("vsm"):
         values.update(span=output.loss_span.item(), neg_ctx=output.loss_neg_ctx.item(),
                       neg_q=output.loss_neg_q.item())
+    if task.startswith("mtc"):
+        values.update(t2v=output.loss_t2v.item(), v2t=output.loss_v2t.item())
     return values
 
 
@@ -145,7 +153,7 @@ def validate_pretraining(model: nn.Module, datasets: dict[str, Any], batch_size:
                 out = net(batch.to(dist.device))
                 sums += torch.tensor(_batch_sums(name, batch, out), dtype=torch.float64)
             loss_sum, hits, count = dist.all_reduce_sum(sums).tolist()
-            metric = {"mlm": "acc", "mfm-nce": "acc", "fom": "acc", "vsm": "r1"}.get(name.split("_")[0])
+            metric = {"mlm": "acc", "mfm-nce": "acc", "fom": "acc", "vsm": "r1", "mtc": "acc"}.get(name.split("_")[0])
             results[name] = {"loss": loss_sum / max(count, 1)}
             if metric:
                 results[name][metric] = hits / max(count, 1)
@@ -165,6 +173,8 @@ def _batch_sums(name: str, batch: Any, out: Any) -> tuple[float, float, float]:
     if task == "mffr":
         return float(out.loss) * len(out.predictions), 0.0, len(out.predictions)
     if task == "fom":
+        return float(out.loss) * len(out.hits), float(out.hits.sum()), len(out.hits)
+    if task == "mtc":  # accuracy: the nearest value scored above the other value and the shifted videos
         return float(out.loss) * len(out.hits), float(out.hits.sum()), len(out.hits)
     own = batch.query_video_index.to(out.q2video_scores.device)
     hits = (out.q2video_scores.argmax(-1) == own).sum()
