@@ -28,13 +28,15 @@ def single_process_grads():
 
 
 def compare(distributed, single):
-    for task in ("vsm", "mlm"):
+    for task in ("vsm", "mlm", "mtc"):
         assert torch.allclose(distributed[task + "_loss"], single[task + "_loss"], atol=1e-6)
         assert set(single[task]) <= set(distributed[task])
         for key, grad in single[task].items():
             assert torch.allclose(distributed[task][key], grad, atol=1e-6, rtol=1e-4), f"{task}: {key}"
     # the ranking loss really reached the query encoder through the gathered scores
     assert single["vsm"]["retrieval.query_encoder.pooling.weight"].abs().sum() > 0
+    # MTC's negatives from the other rank's videos reached both projections
+    assert single["mtc"]["mtc_head.text_proj.weight"].abs().sum() > 0
 
 
 def run(cmd, tmp_path):
