@@ -157,6 +157,8 @@ class MtcOptions:
     shifted_videos: int = field(default=3, metadata={"help": "extra negatives: a unit of each of R previous videos"})
     temperature: float = 0.05
     weight: float = field(default=0.25, metadata={"help": "loss weight"})
+    text_pooling: Literal["cls", "mean"] = field(default="cls", metadata={
+        "help": "subtitle vector: [CLS] state (LF-VILA) or mean of the token states"})
 
 
 @dataclass

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import HeroModelConfig
-from .heads.mtc import MtcConfig, MtcHead, mtc_losses, unit_means
+from .heads.mtc import MtcConfig, MtcHead, mtc_losses, pool_sentences, unit_means
 from .heads.pretrain import FrameFeatureRegression, FrameOrderHead, MlmHead, mfm_nce_loss
 from .heads.retrieval import Gather, MomentRetrievalHead, RetrievalLossConfig, RetrievalWeights, identity_gather
 from .hero import HeroModel
@@ -130,7 +130,8 @@ class HeroForPretraining(nn.Module):
         counts = batch.unit_counts
         num_units = int(counts.max())
         video_units = unit_means(frames, batch.frame_unit, num_units)  # (B, U, D)
-        sentences = self.hero.encode_text(batch.unit_text)[:, 0]  # (ΣU, D): [CLS] of each subtitle
+        sentences = pool_sentences(self.hero.encode_text(batch.unit_text), batch.unit_text.mask,
+                                   self.mtc_config.text_pooling)  # (ΣU, D)
         unit_mask = torch.arange(num_units, device=counts.device) < counts[:, None]  # (B, U)
         text_units = sentences.new_zeros(video_units.shape).index_put((*torch.nonzero(unit_mask, as_tuple=True),),
                                                                       sentences.to(video_units.dtype))

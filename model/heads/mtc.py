@@ -10,6 +10,7 @@ at 1 (and stop before wrapping round to the video itself when the batch has ≤ 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +28,9 @@ class MtcConfig:
     shifted_videos: int = 3
     temperature: float = 0.05
     weight: float = 0.25
+    # LF-VILA takes the sentence's [CLS]; "mean" averages its token states instead (the pooling that
+    # sentence-embedding text models such as all-MiniLM-L6-v2 were trained with).
+    text_pooling: Literal["cls", "mean"] = "cls"
 
     def __post_init__(self) -> None:
         if min(self.num_keys, self.num_values) < 1 or self.shifted_videos < 0:
@@ -48,6 +52,14 @@ class MtcHead(nn.Module):
         """(B, U, D) each → L2-normalised projections (B, U, D) each."""
         return (F.normalize(self.video_proj(video_units), dim=-1, eps=1e-6),
                 F.normalize(self.text_proj(text_units), dim=-1, eps=1e-6))
+
+
+def pool_sentences(states: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """(N, T, D) text-only states → (N, D): the [CLS] state, or the mean over real tokens."""
+    if pooling == "cls":
+        return states[:, 0]
+    weights = mask.to(states.dtype)[..., None]
+    return (states * weights).sum(1) / weights.sum(1).clamp(min=1)
 
 
 def nearest_value_labels(keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:

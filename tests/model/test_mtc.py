@@ -103,3 +103,11 @@ def test_task_model_mtc_output_and_default_off():
     out.loss.backward()
     assert model.mtc_head.video_proj.weight.grad.abs().sum() > 0
     assert model.hero.temporal.encoder.layers[0].attention.qkv.weight.grad.abs().sum() > 0
+
+
+def test_sentence_pooling_hand_computed():
+    from model.heads.mtc import pool_sentences
+    states = torch.tensor([[[1.0], [3.0], [8.0]]])
+    mask = torch.tensor([[True, True, False]])
+    assert pool_sentences(states, mask, "cls").tolist() == [[1.0]]
+    assert pool_sentences(states, mask, "mean").tolist() == [[2.0]]

@@ -125,3 +125,12 @@ def test_too_many_frames_name_the_position_table():
     temporal = TemporalTransformer(tiny_config().c_config)
     with pytest.raises(ValueError, match="frame position table .64 rows"):
         temporal(torch.randn(1, 65, 32), torch.ones(1, 65, dtype=torch.bool))
+
+
+def test_windows_round_trip_through_the_model_json(tmp_path):
+    from config.loader import from_dict, load_config, to_dict
+    from model.config import HeroModelConfig
+    config = load_config(HeroModelConfig, "config/hero_demo_model_htwa_subtitles.json")
+    assert config.temporal_attention == TemporalAttentionConfig(windows=[8, None], align="subtitles")
+    assert from_dict(HeroModelConfig, to_dict(config)) == config
+    assert load_config(HeroModelConfig, "config/hero_demo_model.json").temporal_attention.windowed is False
