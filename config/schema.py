@@ -18,6 +18,7 @@ class WeightOptions:
     checkpoint: str | None = None
     text_init: str | None = None
     skip_layer_loading: bool = False
+    frame_position_extension: Literal["none", "tile"] = "none"
 
 
 @dataclass
@@ -43,6 +44,9 @@ class TrainOptions:
         "help": "local Hugging Face BERT/RoBERTa directory to initialise the Cross-modal text side"})
     skip_layer_loading: bool = field(default=False, metadata={
         "help": "with text_init: take every second layer (12 → 6 layers, as the reference)"})
+    frame_position_extension: Literal["none", "tile"] = field(default="none", metadata={
+        "help": "a checkpoint whose Temporal Transformer frame position table is shorter than max_clip_len: "
+                "'tile' extends it (row p >= M copies row p mod M, Longformer's rule); 'none' refuses"})
     output_dir: str = field(default="output/run", metadata={"help": "run folder: log/, ckpt/"})
     train_batch_size: int = field(default=16, metadata={"help": "per-process batch: videos (pre-training) or queries"})
     val_batch_size: int = 20
@@ -143,7 +147,20 @@ class TargetConfig:
     vfeat_shards: list[str] | None = None
 
 
-PRETRAIN_TASKS = ("mlm", "mfm-nce", "mffr", "fom", "vsm", "lvwm")
+PRETRAIN_TASKS = ("mlm", "mfm-nce", "mffr", "fom", "vsm", "mtc", "lvwm")
+
+
+@dataclass
+class MtcOptions:
+    """LF-VILA's multimodal temporal contrast (task ``mtc``); defaults are LF-VILA's (lfvila-snps3.md §1.3)."""
+
+    num_keys: int = field(default=2, metadata={"help": "key subtitle units drawn per video"})
+    num_values: int = field(default=2, metadata={"help": "value units drawn per video (candidates of each key)"})
+    shifted_videos: int = field(default=3, metadata={"help": "extra negatives: a unit of each of R previous videos"})
+    temperature: float = 0.05
+    weight: float = field(default=0.25, metadata={"help": "loss weight"})
+    text_pooling: Literal["cls", "mean"] = field(default="cls", metadata={
+        "help": "subtitle vector: [CLS] state (LF-VILA) or mean of the token states"})
 
 
 @dataclass
@@ -177,6 +194,7 @@ class PretrainConfig(SignificantWordOptions, RetrievalOptions, TrainOptions):
     load_partial_pretrained: bool = field(default=False, metadata={
         "help": "reference option: initialise the text side from `checkpoint` (use text_init)"})
     vsm_val_queries: int = field(default=1, metadata={"help": "VSM validation queries per video"})
+    mtc: MtcOptions = field(default_factory=MtcOptions, metadata={"help": "options of the mtc task"})
     demo_corpus: str | None = field(default=None, metadata={
         "help": "build the demo corpus into this folder first if it is missing (demo configs)"})
 

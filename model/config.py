@@ -39,6 +39,29 @@ class TransformerConfig:
 
 
 @dataclass
+class TemporalAttentionConfig:
+    """Attention span of each Temporal Transformer layer (LF-VILA's HTWA, lfvila-snps3.md §1.2).
+
+    ``windows``: one entry per layer, a window in frames or None for global attention; None (the
+    default) = every layer global, as HERO. Windows are non-overlapping and start at multiples of
+    the window, or, with ``align: "subtitles"``, group frames by the first frame of their subtitle so
+    no subtitle is split.
+    """
+
+    windows: list[int | None] | None = None
+    align: Literal["fixed", "subtitles"] = "fixed"
+
+    def __post_init__(self) -> None:
+        bad = [w for w in self.windows or [] if w is not None and w < 1]
+        if bad:
+            raise ValueError(f"temporal_attention.windows: a window is a number of frames >= 1 or null, got {bad[0]}")
+
+    @property
+    def windowed(self) -> bool:
+        return any(w is not None for w in self.windows or [])
+
+
+@dataclass
 class HeroModelConfig:
     """Sizes of every HERO component. Architecture only: no training options here."""
 
@@ -54,6 +77,8 @@ class HeroModelConfig:
         "help": "rows of the Cross-modal frame position table (frames per subtitle)"})
     max_clip_len: int = field(default=100, metadata={
         "help": "frames per clip; also the number of FOM classes"})
+    temporal_attention: TemporalAttentionConfig = field(default_factory=TemporalAttentionConfig, metadata={
+        "help": "per-layer temporal windows of the Temporal Transformer (HTWA); default all global"})
     text_vocab_size: int | None = field(default=None, metadata={
         "help": "real vocabulary size when f_config.vocab_size is padded to a multiple of 8; "
                 "MLM predicts over these ids only (None = the whole table)"})
@@ -69,3 +94,7 @@ class HeroModelConfig:
                 "f_config, c_config and q_config must share hidden_size, got "
                 f"{self.f_config.hidden_size}/{self.c_config.hidden_size}/"
                 f"{self.q_config.hidden_size}")
+        windows = self.temporal_attention.windows
+        if windows is not None and len(windows) != self.c_config.num_hidden_layers:
+            raise ValueError(f"temporal_attention.windows has {len(windows)} entries for "
+                             f"{self.c_config.num_hidden_layers} Temporal Transformer layers (c_config)")

@@ -28,7 +28,7 @@ class HeroModel(nn.Module):
             config.vfeat_dim, config.hidden_size, dropout=config.f_config.hidden_dropout_prob)
         # MFM: learned vector added to the residual branch's masked frames (row 0 to the others).
         self.clip_mask_embedding = nn.Embedding(2, config.vfeat_dim)
-        self.temporal = TemporalTransformer(config.c_config)
+        self.temporal = TemporalTransformer(config.c_config, config.temporal_attention)
         self.apply(partial(init_bert_weights, std=config.f_config.initializer_range))
 
     def fuse_frames(self, video: VideoInputs) -> torch.Tensor:
@@ -49,9 +49,23 @@ class HeroModel(nn.Module):
             (video.owned_video, video.owned_frame), owned_states)
         return residual + matched
 
+    def segment_anchor(self, video: VideoInputs) -> torch.Tensor | None:
+        """First frame of each frame's subtitle (the frame itself when unowned), (B, L); only computed
+        when the Temporal Transformer's windows are aligned to subtitles."""
+        attention = self.config.temporal_attention
+        if not (attention.windowed and attention.align == "subtitles"):
+            return None
+        num_videos, num_frames = video.clip_mask.shape
+        anchor = torch.arange(num_frames, device=video.clip_mask.device).repeat(num_videos, 1)
+        num_rows = video.cross_modal.attention_mask.shape[0]
+        first = torch.full((num_rows,), num_frames, dtype=torch.long, device=anchor.device).scatter_reduce(
+            0, video.owned_row, video.owned_frame, "amin", include_self=True)
+        anchor[video.owned_video, video.owned_frame] = first[video.owned_row]
+        return anchor
+
     def forward(self, video: VideoInputs) -> torch.Tensor:
         """Final frame representations (B, L, D)."""
-        return self.temporal(self.fuse_frames(video), video.clip_mask)
+        return self.temporal(self.fuse_frames(video), video.clip_mask, self.segment_anchor(video))
 
     def encode_text(self, text: TextInputs) -> torch.Tensor:
         """Text-only Cross-modal pass (queries), (Q, T, D)."""

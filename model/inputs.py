@@ -150,3 +150,23 @@ class VideoQaBatch(TensorContainer):
     qa_text: TextInputs  # (B·K, T): [SEP] question [SEP] answer_k
     answer_targets: torch.Tensor  # (B,) long, -1 = unknown
     span_targets: torch.Tensor    # (B, 2) long, -1 = unknown
+
+
+@dataclass
+class MtcBatch(TensorContainer):
+    """LF-VILA's multimodal temporal contrast (MTC) over subtitle units (lfvila-snps3.md §1.3).
+
+    A unit is a subtitle owning ≥ 1 frame and ≥ 1 token; units of a video are numbered in time order.
+    ``keys`` / ``values`` are unit positions drawn per video; ``labels[b, k]`` is the index in
+    ``values[b]`` of the value nearest to key k (−100 = two values equally near: ignored);
+    ``shift_draw[b]`` ∈ [0, 1) picks the unit of each shifted video used as an extra negative.
+    """
+
+    video: VideoInputs         # the clips; their text is never read (video-only pass)
+    frame_unit: torch.Tensor   # (B, L) long, unit of each frame, −1 = none
+    unit_counts: torch.Tensor  # (B,) long
+    unit_text: TextInputs      # (ΣU, T) [CLS] + tokens of every unit, video-major
+    keys: torch.Tensor         # (B, K) long
+    values: torch.Tensor       # (B, V) long
+    labels: torch.Tensor       # (B, K) long
+    shift_draw: torch.Tensor   # (B,) float

@@ -76,3 +76,13 @@ class VideoQaOutput:
     temporal_loss: torch.Tensor  # (CE_st + CE_ed) / 2 over questions with a timestamp
     st_logits: torch.Tensor      # (B, L)
     ed_logits: torch.Tensor      # (B, L)
+
+
+@dataclass
+class MtcOutput:
+    loss: torch.Tensor         # weight · (loss_t2v + loss_v2t)
+    loss_t2v: torch.Tensor     # CE of subtitle keys over clip candidates
+    loss_v2t: torch.Tensor     # CE of clip keys over subtitle candidates
+    hits: torch.Tensor         # (2·M,) bool: the nearest value scored highest, both directions
+    logits_t2v: torch.Tensor   # (B·world, K, V + R)
+    logits_v2t: torch.Tensor   # (B·world, K, V + R)

@@ -13,14 +13,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import HeroModelConfig
+from .heads.mtc import MtcConfig, MtcHead, mtc_losses, pool_sentences, unit_means
 from .heads.pretrain import FrameFeatureRegression, FrameOrderHead, MlmHead, mfm_nce_loss
 from .heads.retrieval import Gather, MomentRetrievalHead, RetrievalLossConfig, RetrievalWeights, identity_gather
 from .hero import HeroModel
-from .inputs import FomBatch, LvwmBatch, MffrBatch, MfmNceBatch, MlmBatch, RetrievalBatch
+from .inputs import FomBatch, LvwmBatch, MffrBatch, MfmNceBatch, MlmBatch, MtcBatch, RetrievalBatch
 from .layers import init_bert_weights
 from .lvwm import lvwm_forward
-from .outputs import FomOutput, LvwmOutput, MffrOutput, MfmNceOutput, MlmOutput, RetrievalOutput
+from .outputs import FomOutput, LvwmOutput, MffrOutput, MfmNceOutput, MlmOutput, MtcOutput, RetrievalOutput
 from .vcmr import retrieval_forward
+from .video_only import encode_video_only
 
 
 @dataclass
@@ -41,7 +43,8 @@ class HeroForPretraining(nn.Module):
     """HERO with every pre-training head; parameter layout of the reference's HeroForPretraining."""
 
     def __init__(self, config: HeroModelConfig, vsm_loss: RetrievalLossConfig | None = None,
-                 heads: PretrainHeadConfig | None = None, gather: Gather = identity_gather) -> None:
+                 heads: PretrainHeadConfig | None = None, gather: Gather = identity_gather,
+                 mtc: MtcConfig | None = None) -> None:
         super().__init__()
         self.config = config
         self.vsm_loss = vsm_loss or RetrievalLossConfig()
@@ -62,6 +65,12 @@ class HeroForPretraining(nn.Module):
             MffrBatch: self.forward_mffr, FomBatch: self.forward_fom,
             RetrievalBatch: self.forward_vsm, LvwmBatch: self.forward_lvwm,
         }
+        # MTC (LF-VILA) only when a run asks for it: without it the parameters are the reference's.
+        self.mtc_config = mtc
+        if mtc is not None:
+            self.mtc_head = MtcHead(config.hidden_size)
+            self.mtc_head.apply(init)
+            self._objectives[MtcBatch] = self.forward_mtc
 
     def forward(self, batch, weights: RetrievalWeights | None = None):
         """Run the objective matching ``type(batch)``; returns that objective's output."""
@@ -106,7 +115,7 @@ class HeroForPretraining(nn.Module):
         fused = self.hero.fuse_frames(batch.video)  # (B, L, D), original order
         index = batch.order[..., None].expand_as(fused)
         shuffled = torch.zeros_like(fused).scatter(1, index, fused)  # frame i moves to order[i]
-        hidden = self.hero.temporal(shuffled, batch.video.clip_mask)
+        hidden = self.hero.temporal(shuffled, batch.video.clip_mask, self.hero.segment_anchor(batch.video))
         scores = self.fom_head(hidden).flatten(0, 1)  # (B·L, C)
         targets = batch.targets.flatten()
         selected = targets >= 0
@@ -121,3 +130,22 @@ class HeroForPretraining(nn.Module):
     def forward_vsm(self, batch: RetrievalBatch,
                     weights: RetrievalWeights | None = None) -> RetrievalOutput:
         return retrieval_forward(self.hero, self.retrieval, batch, self.vsm_loss, weights, self.gather)
+
+    def forward_mtc(self, batch: MtcBatch) -> MtcOutput:
+        """Subtitle units from a text-only pass vs their frames from a video-only pass (§1.3 of lfvila-snps3.md)."""
+        frames = encode_video_only(self.hero, batch.video)  # (B, L, D)
+        counts = batch.unit_counts
+        num_units = int(counts.max())
+        video_units = unit_means(frames, batch.frame_unit, num_units)  # (B, U, D)
+        sentences = pool_sentences(self.hero.encode_text(batch.unit_text), batch.unit_text.mask,
+                                   self.mtc_config.text_pooling)  # (ΣU, D)
+        unit_mask = torch.arange(num_units, device=counts.device) < counts[:, None]  # (B, U)
+        text_units = sentences.new_zeros(video_units.shape).index_put((*torch.nonzero(unit_mask, as_tuple=True),),
+                                                                      sentences.to(video_units.dtype))
+        video_units, text_units = self.mtc_head(video_units, text_units)
+        g = self.gather  # the global batch on every rank: each rank computes the same loss (as VSM)
+        loss_t2v, loss_v2t, hits, logits_t2v, logits_v2t = mtc_losses(
+            g(video_units), g(text_units), g(counts), g(batch.keys), g(batch.values), g(batch.labels),
+            g(batch.shift_draw), self.mtc_config)
+        return MtcOutput(loss=self.mtc_config.weight * (loss_t2v + loss_v2t), loss_t2v=loss_t2v, loss_v2t=loss_v2t,
+                         hits=hits, logits_t2v=logits_t2v, logits_v2t=logits_v2t)

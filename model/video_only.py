@@ -1,6 +1,6 @@
 """The video-only pass: frames through the whole backbone without any subtitle text.
 
-Losses that align text with frames (LVWM here; LF-VILA's MTC too) need frame representations that have not
+Losses that align text with frames (SNP-S3's LVWM, LF-VILA's MTC) need frame representations that have not
 read the text they are compared with, or the alignment is trivial. Each subtitle row keeps its frames (so the
 Cross-modal Transformer still contextualises the frames a subtitle owns) but loses its tokens; rows owning
 no frame are dropped. Frames owned by no subtitle get only their transformed raw feature, as in the full pass.

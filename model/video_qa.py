@@ -23,6 +23,9 @@ class HeroForVideoQA(nn.Module):
         super().__init__()
         self.config = config
         self.lw_st_ed = lw_st_ed
+        if config.temporal_attention.windowed:
+            raise ValueError("temporal_attention.windows (HTWA) is not supported by video QA: its QA tokens join "
+                             "the frame sequence of the Temporal Transformer; use global attention")
         self.hero = HeroModel(config)
         self.qa_head = VideoQaHead(config.hidden_size)
 

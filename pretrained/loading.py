@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Generic, TypeVar
 
+import torch
 from torch import nn
 
 from config.loader import from_dict, load_config
@@ -85,15 +86,16 @@ def from_pretrained(build: Callable[[HeroModelConfig], M], weights: WeightOption
         raise PretrainedError("evaluation needs --checkpoint (a fine-tuned checkpoint of this task)")
     config, source = _model_config(weights, checkpoint)
     _check_fits(config, source, data)
+    config, state, extended = _fit_frame_positions(config, source, data, weights, checkpoint)
     model = build(config)
     if checkpoint is not None:
         try:
-            report = load_state_into(model, checkpoint.state_dict, source=str(weights.checkpoint),
+            report = load_state_into(model, state, source=str(weights.checkpoint),
                                      allow_new_heads=not require_task_heads)
         except WeightLoadError as error:
             hint = f" (evaluation needs a fine-tuned {type(model).__name__} checkpoint)" if require_task_heads else ""
             raise PretrainedError(f"{error}{hint}") from error
-        summary = f"weights from {weights.checkpoint} ({checkpoint.source_format} format); {report.summary()}"
+        summary = f"weights from {weights.checkpoint} ({checkpoint.source_format} format); {report.summary()}{extended}"
     elif weights.text_init:
         from pretrained.text_init import TextInitError, init_text_from_hf
         path = resolve_text_model(weights.text_init)
@@ -105,7 +107,42 @@ def from_pretrained(build: Callable[[HeroModelConfig], M], weights: WeightOption
                    f"MLM head {'loaded' if text_report.mlm_head_loaded else 'new'}")
     else:
         summary = "weights: random initialisation (no checkpoint, no text_init)"
-    return Pretrained(model, config, summary)
+    return Pretrained(model, config, summary + (extended if checkpoint is None else ""))
+
+
+TEMPORAL_POSITIONS = "hero.temporal.embeddings.position.weight"
+
+
+def tile_positions(table, rows: int):
+    """The frame position table extended to ``rows`` rows by Longformer's rule: row p copies row p mod M
+    (M = the trained rows), so rows 0..M−1 and every clip of at most M frames are unchanged."""
+    old = table.shape[0]
+    return table[torch.arange(rows) % old].clone()
+
+
+def _fit_frame_positions(config: HeroModelConfig, source: str, data: DataShape, weights: WeightOptions,
+                         checkpoint: WeightsFile | None):
+    """Size the Temporal Transformer's frame position table for ``data.max_clip_len`` frames.
+
+    A new model gets a table of ``max_clip_len`` rows; a checkpoint's shorter table is extended only with
+    ``frame_position_extension: tile`` (clear error otherwise). Returns (config, state, note for the log).
+    """
+    state = checkpoint.state_dict if checkpoint is not None else None
+    rows = config.c_config.max_position_embeddings
+    needed = data.max_clip_len
+    if needed is None or needed <= rows:
+        return config, state, ""
+    sized = replace(config, c_config=replace(config.c_config, max_position_embeddings=needed))
+    if checkpoint is None:
+        return sized, state, f"; frame position table sized to max_clip_len {needed} (config had {rows})"
+    if weights.frame_position_extension != "tile":
+        raise PretrainedError(
+            f"the run keeps max_clip_len {needed} frames but the Temporal Transformer's frame position table "
+            f"({source}) has {rows} rows; pass --frame_position_extension tile to extend it (row p >= {rows} "
+            f"copies row p mod {rows}), or lower --max_clip_len")
+    state = dict(state)
+    state[TEMPORAL_POSITIONS] = tile_positions(state[TEMPORAL_POSITIONS], needed)
+    return sized, state, f"; frame position table extended from {rows} to {needed} rows (tile)"
 
 
 def _read(path: str) -> WeightsFile:

@@ -15,7 +15,7 @@ from torch import nn
 from model.config import HeroModelConfig
 
 # Top-level module names of every task head; a checkpoint may carry heads the model does not have.
-HEAD_PREFIXES = ("mlm_head.", "frame_regression.", "fom_head.", "retrieval.", "qa_head.")
+HEAD_PREFIXES = ("mlm_head.", "frame_regression.", "fom_head.", "retrieval.", "qa_head.", "mtc_head.")
 
 
 class WeightLoadError(ValueError):

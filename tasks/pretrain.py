@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,10 @@ from config.schema import ClipOptions, PretrainConfig, RetrievalOptions, TargetC
 from data.dbs.corpus import VideoCorpus
 from data.loading.lvwm_dataset import LvwmDataset
 from data.loading.meta_loader import MetaLoader, TaskStream, validation_loader
+from data.loading.mtc_dataset import MtcDataset
 from data.loading.pretrain_datasets import FomDataset, MfmDataset, MlmDataset, VsmDataset
 from data.loading.significant_words import SignificantWords
+from model.heads.mtc import MtcConfig
 from model.heads.retrieval import identity_gather
 from model.inputs import MffrBatch, MfmNceBatch
 from model.pretrain import HeroForPretraining, PretrainHeadConfig
@@ -72,6 +74,8 @@ def _datasets(task: str, corpus: VideoCorpus, ids: list[str], cfg: PretrainConfi
                           batch_type=MfmNceBatch if task == "mfm-nce" else MffrBatch)
     if task == "fom":
         return FomDataset(corpus, ids, cfg.mask_prob, seed)
+    if task == "mtc":
+        return MtcDataset(corpus, ids, seed, cfg.mtc.num_keys, cfg.mtc.num_values)
     return VsmDataset(corpus, ids, queries, seed)
 
 
@@ -119,8 +123,10 @@ def build_pretrain_job(cfg: PretrainConfig, dist: Distributed, log: Callable[[st
     data = DataShape(next(iter(feature_dims)), max(vocab_sizes), cfg.max_clip_len)
     schedule = section(cfg, RetrievalOptions)
     loss = retrieval_loss(schedule)
+    uses_mtc = any("mtc" in split.tasks for target in cfg.targets for split in target.splits)
+    mtc = MtcConfig(**asdict(cfg.mtc)) if uses_mtc else None
     model = build_task_model(
-        lambda config: HeroForPretraining(config, vsm_loss=loss, gather=dist.all_gather_with_grad,
+        lambda config: HeroForPretraining(config, vsm_loss=loss, gather=dist.all_gather_with_grad, mtc=mtc,
                                           heads=PretrainHeadConfig(lvwm_temperature=cfg.lvwm_temperature)),
         cfg, data, dist, log)
     log(f"tasks {ratios}")
@@ -138,6 +144,8 @@ def training_scalars(task: str, output: Any) -> dict[str, float]:
     if task.startswith("vsm"):
         values.update(span=output.loss_span.item(), neg_ctx=output.loss_neg_ctx.item(),
                       neg_q=output.loss_neg_q.item())
+    if task.startswith("mtc"):
+        values.update(t2v=output.loss_t2v.item(), v2t=output.loss_v2t.item())
     return values
 
 
@@ -158,12 +166,13 @@ def validate_pretraining(model: nn.Module, datasets: dict[str, Any], batch_size:
                 out = net(batch.to(dist.device))
                 sums += torch.tensor(_batch_sums(name, batch, out), dtype=torch.float64)
             loss_sum, hits, count, chance = dist.all_reduce_sum(sums).tolist()
-            metric = {"mlm": "acc", "mfm-nce": "acc", "fom": "acc", "vsm": "r1", "lvwm": "r1"}.get(name.split("_")[0])
+            metric = {"mlm": "acc", "mfm-nce": "acc", "fom": "acc", "vsm": "r1", "mtc": "acc",
+                      "lvwm": "r1"}.get(name.split("_")[0])
             results[name] = {"loss": loss_sum / max(count, 1)}
             if metric:
                 results[name][metric] = hits / max(count, 1)
-            if name.startswith("lvwm"):
-                results[name]["chance_r1"] = chance / max(count, 1)
+            if metric and chance:  # the metric's chance level on the same batches (MTC, LVWM)
+                results[name][f"chance_{metric}"] = chance / max(count, 1)
     finally:
         net.gather = previous_gather
         net.train()
@@ -181,6 +190,9 @@ def _batch_sums(name: str, batch: Any, out: Any) -> tuple[float, float, float, f
         return float(out.loss) * len(out.predictions), 0.0, len(out.predictions), 0.0
     if task == "fom":
         return float(out.loss) * len(out.hits), float(out.hits.sum()), len(out.hits), 0.0
+    if task == "mtc":  # accuracy: the nearest value scored above the other value and the shifted videos
+        candidates = out.logits_t2v.shape[-1]
+        return float(out.loss) * len(out.hits), float(out.hits.sum()), len(out.hits), len(out.hits) / candidates
     if task == "lvwm":
         hits = (out.video_scores.argmax(-1) == out.query_video).sum()
         count, num_videos = out.video_scores.shape

@@ -28,7 +28,7 @@ def single_process_grads():
 
 
 def compare(distributed, single):
-    for task in ("vsm", "mlm", "lvwm"):
+    for task in ("vsm", "mlm", "lvwm", "mtc"):
         assert torch.allclose(distributed[task + "_loss"], single[task + "_loss"], atol=1e-6)
         assert set(single[task]) <= set(distributed[task])
         for key, grad in single[task].items():
@@ -38,6 +38,8 @@ def compare(distributed, single):
     # LVWM's bag loss over gathered frames reached both the text pass and the video-only pass
     assert single["lvwm"]["hero.cross_modal.text_embeddings.word.weight"].abs().sum() > 0
     assert single["lvwm"]["hero.frame_transform.linear.weight"].abs().sum() > 0
+    # MTC's negatives from the other rank's videos reached both projections
+    assert single["mtc"]["mtc_head.text_proj.weight"].abs().sum() > 0
 
 
 def run(cmd, tmp_path):
