@@ -42,11 +42,11 @@ def _read_ids(path: str, what: str) -> list[str]:
     return ids
 
 
-def _split_ids(corpus: VideoCorpus, target: TargetConfig, split) -> tuple[list[str], list[str]]:
+def _split_ids(corpus: VideoCorpus, target: TargetConfig, split, root: str = "") -> tuple[list[str], list[str]]:
     where = f"target {target.name} split {split.name}"
-    if split.train_idx:
-        train = _read_ids(split.train_idx, f"{where} train_idx")
-        val = _read_ids(split.val_idx, f"{where} val_idx") if split.val_idx else []
+    if split.train_idx:  # relative id files live under txt_db, like the subtitle dbs
+        train = _read_ids(_resolve(root, split.train_idx), f"{where} train_idx")
+        val = _read_ids(_resolve(root, split.val_idx), f"{where} val_idx") if split.val_idx else []
     else:
         held_out = {v for v in corpus.ids() if zlib.crc32(v.encode()) % 1000 < VAL_FRACTION * 1000}
         train = [v for v in corpus.ids() if v not in held_out]
@@ -89,7 +89,7 @@ def build_pretrain_job(cfg: PretrainConfig, dist: Distributed, log: Callable[[st
         report.corpus(f"target {target.name}", corpus)
         vocab_sizes.add(corpus.token_ids.vocab_size)
         for split in target.splits:
-            train_ids, val_ids = _split_ids(corpus, target, split)
+            train_ids, val_ids = _split_ids(corpus, target, split, cfg.txt_db)
             for task, ratio in zip(split.tasks, split.ratio or [1] * len(split.tasks)):
                 name = f"{task}_{target.name}_{split.name}"  # reference loader names
                 dataset = _datasets(task, corpus, train_ids, cfg, cfg.seed, cfg.query_per_video)

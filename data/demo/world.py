@@ -254,7 +254,7 @@ def _task_row(task: str, rec: dict[str, Any]) -> Any:
 
 
 def write_annotation_files(clips: dict[str, Clip], out_dir: Path) -> dict[str, Path]:
-    """Subtitle jsonl per corpus and train/val files per task, in the real formats."""
+    """Subtitle jsonl and pre-training train/val video lists per corpus, train/val files per task (real formats)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     for corpus in ("tv", "how2"):
@@ -273,6 +273,13 @@ def write_annotation_files(clips: dict[str, Clip], out_dir: Path) -> dict[str, P
             index[clip.split][clip.vid_name] = [clip.duration, idx]
         path = paths[f"{corpus}_video_index"] = out_dir / f"{corpus}_video2dur_idx.json"
         path.write_text(json.dumps(index, ensure_ascii=False), encoding="utf-8")
+    for corpus in ("tv", "how2"):
+        # pre-training trains on the train clips and validates on the val clips: the held-out val queries of
+        # the fine-tuning tasks are on clips that pre-training never saw
+        for split in ("train", "val"):
+            path = paths[f"{corpus}_pretrain_{split}"] = out_dir / f"{corpus}_pretrain_{split}.json"
+            path.write_text(json.dumps(sorted(c.vid_name for c in clips.values()
+                                              if c.corpus == corpus and c.split == split)), encoding="utf-8")
     for task in TASKS:
         for split in ("train", "val"):
             rows = [_task_row(task, e.record) for c in clips.values() if c.split == split

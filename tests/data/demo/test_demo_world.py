@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -67,6 +68,10 @@ def test_manifest_lists_every_db(corpus):
             if db.is_qa:
                 assert len(rec["input_ids"]) == 1 + len(rec["answers"])
         train, val = QueryDb(t["train"]), QueryDb(t["val"])
+        if task in ("tvr", "how2r"):  # pre-training validates on the clips of the fine-tuning val split
+            ids = {s: json.loads(Path(resolved["annotations"][f"{t['corpus']}_pretrain_{s}"]).read_text())
+                   for s in ("train", "val")}
+            assert set(ids["val"]) == set(val.video2idx) and set(ids["train"]) == set(train.video2idx)
         assert not set(train.video2queries) & set(val.video2queries)  # splits are by clip
         if not train.is_qa:  # retrieval: each split ranks its own clips (TVR's vid2dur_idx[split])
             assert set(val.video2queries) <= set(val.video2idx) and not set(val.video2idx) & set(train.video2idx)
