@@ -132,40 +132,50 @@ def training_scalars(task: str, output: Any) -> dict[str, float]:
 @torch.no_grad()
 def validate_pretraining(model: nn.Module, datasets: dict[str, Any], batch_size: int,
                          dist: Distributed) -> dict[str, dict[str, float]]:
-    """Per task: MLM / MFM-NCE / FOM accuracy, MFFR loss, VSM R@1 within each validation batch."""
+    """Per task: MLM / MFM-NCE / FOM accuracy, MFFR loss, VSM R@1 within each validation batch, and beside each
+    accuracy its ``chance`` level on the same batches (see :func:`_batch_sums`)."""
     net = unwrap(model)
     net.eval()
     previous_gather, net.gather = net.gather, identity_gather  # ranks may hold different batch counts
     results = {}
     try:
         for name, dataset in sorted(datasets.items()):
-            sums = torch.zeros(3, dtype=torch.float64)  # loss·n, hits, n
+            sums = torch.zeros(4, dtype=torch.float64)  # loss·n, hits, n, chance hits
             for batch in validation_loader(dataset, batch_size, rank=dist.rank,
                                            world_size=dist.world_size):
                 out = net(batch.to(dist.device))
                 sums += torch.tensor(_batch_sums(name, batch, out), dtype=torch.float64)
-            loss_sum, hits, count = dist.all_reduce_sum(sums).tolist()
+            loss_sum, hits, count, chance = dist.all_reduce_sum(sums).tolist()
             metric = {"mlm": "acc", "mfm-nce": "acc", "fom": "acc", "vsm": "r1"}.get(name.split("_")[0])
             results[name] = {"loss": loss_sum / max(count, 1)}
             if metric:
                 results[name][metric] = hits / max(count, 1)
+                results[name]["chance"] = chance / max(count, 1)
     finally:
         net.gather = previous_gather
         net.train()
     return results
 
 
-def _batch_sums(name: str, batch: Any, out: Any) -> tuple[float, float, float]:
+def _batch_sums(name: str, batch: Any, out: Any) -> tuple[float, float, float, float]:
+    """(loss·n, hits, n, chance hits) of one batch. Chance: MLM always predicts the batch's most frequent masked
+    token; MFM-NCE picks uniformly among the batch's masked + negative frames; FOM guesses that every shuffled
+    frame stayed in place; VSM R@1 picks uniformly among the batch's videos."""
     task = name.split("_")[0]
     if task == "mlm":
+        most_frequent = float(torch.unique(batch.labels, return_counts=True)[1].max()) if len(batch.labels) else 0.0
         return (float(out.token_losses.sum()), float((out.scores.argmax(-1) == batch.labels).sum()),
-                len(batch.labels))
+                len(batch.labels), most_frequent)
     if task == "mfm-nce":
-        return float(out.frame_losses.sum()), float(out.accuracy_hits.sum()), len(out.frame_losses)
+        masked, candidates = len(out.frame_losses), len(out.frame_losses) + len(out.negatives)
+        return float(out.frame_losses.sum()), float(out.accuracy_hits.sum()), masked, masked / candidates
     if task == "mffr":
-        return float(out.loss) * len(out.predictions), 0.0, len(out.predictions)
+        return float(out.loss) * len(out.predictions), 0.0, len(out.predictions), 0.0
     if task == "fom":
-        return float(out.loss) * len(out.hits), float(out.hits.sum()), len(out.hits)
+        shuffled = batch.targets >= 0
+        slots = torch.arange(batch.targets.shape[1], device=batch.targets.device).expand_as(batch.targets)
+        stayed = float((batch.targets[shuffled] == slots[shuffled]).sum())
+        return float(out.loss) * len(out.hits), float(out.hits.sum()), len(out.hits), stayed
     own = batch.query_video_index.to(out.q2video_scores.device)
     hits = (out.q2video_scores.argmax(-1) == own).sum()
-    return float(out.loss) * len(own), float(hits), len(own)
+    return float(out.loss) * len(own), float(hits), len(own), len(own) / out.q2video_scores.shape[-1]
