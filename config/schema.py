@@ -125,8 +125,10 @@ class SplitConfig:
     name: str
     tasks: list[str]
     ratio: list[int] | None = None
-    train_idx: str | None = field(default=None, metadata={"help": "JSON list of training video ids (a relative path is under txt_db)"})
-    val_idx: str | None = field(default=None, metadata={"help": "JSON list of validation video ids (a relative path is under txt_db)"})
+    train_idx: str | None = field(default=None, metadata={
+        "help": "JSON list of training video ids (a relative path is under txt_db)"})
+    val_idx: str | None = field(default=None, metadata={
+        "help": "JSON list of validation video ids (a relative path is under txt_db)"})
 
 
 @dataclass
