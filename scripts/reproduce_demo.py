@@ -68,14 +68,18 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     work = list(table.stages())
     bar = tqdm(total=sum(len(stages) for _, _, stages in work), unit="stage", file=sys.stderr)
-    for row, seed, stages in work:
-        before = bar.n
-        table.run_seed(row, seed, stages, lambda what: (bar.set_description(what), bar.update(1)))
-        bar.n = before + len(stages)  # also when the (row, seed) was already finished
-        bar.refresh()
-    bar.close()
-    rows_out = table.table_rows()
-    noise = table.table_rows("noise_frames")
+    try:
+        for row, seed, stages in work:
+            before = bar.n
+            table.run_seed(row, seed, stages, lambda what: (bar.set_description(what), bar.update(1)))
+            bar.n = before + len(stages)  # also when the (row, seed) was already finished
+            bar.refresh()
+        bar.close()
+        rows_out = table.table_rows()
+        noise = table.table_rows("noise_frames")
+    except ValueError as e:  # bad input (e.g. an output folder made with another recipe): one line
+        bar.close()
+        sys.exit(f"error: {e}")
     atomic_write_text(table.output / "table.md", render_markdown(rows_out))
     atomic_write_text(table.output / "table.json", render_json(rows_out))
     atomic_write_text(table.output / "qa_noise_frames.md", render_markdown(noise))

@@ -13,7 +13,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +221,7 @@ class DemoTable:
         """Run the (row, seed)'s unfinished stages, then record its cells (metrics files) and timings."""
         record = self.seed_dir(row, seed) / "cells.json"
         if record.is_file():
+            self._check_scale(record)
             return
         timings = {}
         for stage in stages:
@@ -239,13 +240,23 @@ class DemoTable:
         cells = {"metrics": {d: str(base / d / "results_val" / "metrics.json") for d in DATASETS},
                  "noise_frames": {d: str(base / d / "noise_frames" / "results_val" / "metrics.json")
                                   for d, (_, _, kind) in DATASETS.items() if kind == "qa"},
-                 "seconds": timings}
+                 "seconds": timings, "scale": self._scale_record()}
         atomic_write_text(record, json.dumps(cells, indent=2))
         if not self.keep_checkpoints:  # ~300 MB per fine-tuning: the metrics files are the record
             for stage in stages:
                 for path in (stage.folder / "ckpt").glob("*.pt"):
                     if stage.name.startswith("fine-tune") or path.name == "train_state.pt":
                         path.unlink()
+
+    def _scale_record(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self.scale).items() if k != "seeds"}
+
+    def _check_scale(self, record: Path) -> None:
+        """A finished (row, seed) is reused only for the same steps / model: never mix two recipes in one table."""
+        saved = _json(record).get("scale")
+        if saved != json.loads(json.dumps(self._scale_record())):
+            raise ValueError(f"{record} was made with {saved}, not {self._scale_record()}: "
+                             f"use another --output for a different recipe")
 
     # --------------------------------------------------------------------------------------------- table
     def row_cells(self, row: Row, key: str = "metrics") -> dict[str, Cell] | None:
@@ -255,6 +266,7 @@ class DemoTable:
             return None
         per_seed: list[dict[str, Cell]] = []
         for record in records:
+            self._check_scale(record)
             cells: dict[str, Cell] = {}
             for dataset, path in _json(record)[key].items():
                 cells.update(cells_from_metrics(dataset, path))

@@ -10,11 +10,11 @@ from tasks.demo_table import ROWS
 from tests.helpers_runs import ROOT
 
 
-def _run(demo_dir: Path, out: Path) -> subprocess.CompletedProcess:
+def _run(demo_dir: Path, out: Path, finetune_steps: int = 2) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "scripts/reproduce_demo.py", "--quick", "--corpus", str(demo_dir), "--output", str(out),
          "--model-config", "config/hero_tiny_model.json", "--text-init", "none",
-         "--pretrain-steps", "2", "--finetune-steps", "2"],
+         "--pretrain-steps", "2", "--finetune-steps", str(finetune_steps)],
         cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 
@@ -54,3 +54,7 @@ def test_quick_table_comes_from_metrics_files_of_the_run(demo_dir, tmp_path):
     assert again.returncode == 0, again.stderr[-2000:]
     assert {p: p.stat().st_mtime for p in out.rglob("metrics.json")} == before
     assert json.loads((out / "table.json").read_text()) == table
+
+    # another recipe into the same folder is refused, not mixed into the table
+    other = _run(demo_dir, out, finetune_steps=3)
+    assert other.returncode != 0 and "use another --output" in other.stderr.strip().splitlines()[-1]
