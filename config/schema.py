@@ -131,8 +131,10 @@ class SplitConfig:
     name: str
     tasks: list[str]
     ratio: list[int] | None = None
-    train_idx: str | None = field(default=None, metadata={"help": "JSON list of training video ids"})
-    val_idx: str | None = field(default=None, metadata={"help": "JSON list of validation video ids"})
+    train_idx: str | None = field(default=None, metadata={
+        "help": "JSON list of training video ids (a relative path is under txt_db)"})
+    val_idx: str | None = field(default=None, metadata={
+        "help": "JSON list of validation video ids (a relative path is under txt_db)"})
 
 
 @dataclass

@@ -47,11 +47,11 @@ def _read_ids(path: str, what: str) -> list[str]:
     return ids
 
 
-def _split_ids(corpus: VideoCorpus, target: TargetConfig, split) -> tuple[list[str], list[str]]:
+def _split_ids(corpus: VideoCorpus, target: TargetConfig, split, root: str = "") -> tuple[list[str], list[str]]:
     where = f"target {target.name} split {split.name}"
-    if split.train_idx:
-        train = _read_ids(split.train_idx, f"{where} train_idx")
-        val = _read_ids(split.val_idx, f"{where} val_idx") if split.val_idx else []
+    if split.train_idx:  # relative id files live under txt_db, like the subtitle dbs
+        train = _read_ids(_resolve(root, split.train_idx), f"{where} train_idx")
+        val = _read_ids(_resolve(root, split.val_idx), f"{where} val_idx") if split.val_idx else []
     else:
         held_out = {v for v in corpus.ids() if zlib.crc32(v.encode()) % 1000 < VAL_FRACTION * 1000}
         train = [v for v in corpus.ids() if v not in held_out]
@@ -104,7 +104,7 @@ def build_pretrain_job(cfg: PretrainConfig, dist: Distributed, log: Callable[[st
             words = open_significant_words(corpus, cfg.significant_words, bool(cfg.demo_corpus), dist, log,
                                            f"target {target.name}: ")
         for split in target.splits:
-            train_ids, val_ids = _split_ids(corpus, target, split)
+            train_ids, val_ids = _split_ids(corpus, target, split, cfg.txt_db)
             for task, ratio in zip(split.tasks, split.ratio or [1] * len(split.tasks)):
                 name = f"{task}_{target.name}_{split.name}"  # reference loader names
                 dataset = _datasets(task, corpus, train_ids, cfg, cfg.seed, cfg.query_per_video, words)
@@ -152,8 +152,8 @@ def training_scalars(task: str, output: Any) -> dict[str, float]:
 @torch.no_grad()
 def validate_pretraining(model: nn.Module, datasets: dict[str, Any], batch_size: int,
                          dist: Distributed) -> dict[str, dict[str, float]]:
-    """Per task: MLM / MFM-NCE / FOM accuracy, MFFR loss, VSM and LVWM R@1 within each validation batch
-    (LVWM also reports ``chance_r1``, the R@1 of random scores: the mean of 1 / videos in the batch)."""
+    """Per task: MLM / MFM-NCE / FOM / MTC accuracy, MFFR loss, VSM and LVWM R@1 within each validation batch, and
+    beside each accuracy its ``chance`` level on the same batches (see :func:`_batch_sums`)."""
     net = unwrap(model)
     net.eval()
     previous_gather, net.gather = net.gather, identity_gather  # ranks may hold different batch counts
@@ -171,8 +171,7 @@ def validate_pretraining(model: nn.Module, datasets: dict[str, Any], batch_size:
             results[name] = {"loss": loss_sum / max(count, 1)}
             if metric:
                 results[name][metric] = hits / max(count, 1)
-            if metric and chance:  # the metric's chance level on the same batches (MTC, LVWM)
-                results[name][f"chance_{metric}"] = chance / max(count, 1)
+                results[name]["chance"] = chance / max(count, 1)
     finally:
         net.gather = previous_gather
         net.train()
@@ -180,16 +179,25 @@ def validate_pretraining(model: nn.Module, datasets: dict[str, Any], batch_size:
 
 
 def _batch_sums(name: str, batch: Any, out: Any) -> tuple[float, float, float, float]:
+    """(loss·n, hits, n, chance hits) of one batch. Chance: MLM always predicts the batch's most frequent masked
+    token; MFM-NCE picks uniformly among the batch's masked + negative frames; FOM guesses that every shuffled
+    frame stayed in place; MTC picks uniformly among a key's candidates; VSM and LVWM R@1 pick uniformly among
+    the batch's videos."""
     task = name.split("_")[0]
     if task == "mlm":
+        most_frequent = float(torch.unique(batch.labels, return_counts=True)[1].max()) if len(batch.labels) else 0.0
         return (float(out.token_losses.sum()), float((out.scores.argmax(-1) == batch.labels).sum()),
-                len(batch.labels), 0.0)
+                len(batch.labels), most_frequent)
     if task == "mfm-nce":
-        return float(out.frame_losses.sum()), float(out.accuracy_hits.sum()), len(out.frame_losses), 0.0
+        masked, candidates = len(out.frame_losses), len(out.frame_losses) + len(out.negatives)
+        return float(out.frame_losses.sum()), float(out.accuracy_hits.sum()), masked, masked / candidates
     if task == "mffr":
         return float(out.loss) * len(out.predictions), 0.0, len(out.predictions), 0.0
     if task == "fom":
-        return float(out.loss) * len(out.hits), float(out.hits.sum()), len(out.hits), 0.0
+        shuffled = batch.targets >= 0
+        slots = torch.arange(batch.targets.shape[1], device=batch.targets.device).expand_as(batch.targets)
+        stayed = float((batch.targets[shuffled] == slots[shuffled]).sum())
+        return float(out.loss) * len(out.hits), float(out.hits.sum()), len(out.hits), stayed
     if task == "mtc":  # accuracy: the nearest value scored above the other value and the shifted videos
         candidates = out.logits_t2v.shape[-1]
         return float(out.loss) * len(out.hits), float(out.hits.sum()), len(out.hits), len(out.hits) / candidates
@@ -199,4 +207,4 @@ def _batch_sums(name: str, batch: Any, out: Any) -> tuple[float, float, float, f
         return float(out.query_losses.sum()), float(hits), count, count / num_videos
     own = batch.query_video_index.to(out.q2video_scores.device)
     hits = (out.q2video_scores.argmax(-1) == own).sum()
-    return float(out.loss) * len(own), float(hits), len(own), 0.0
+    return float(out.loss) * len(own), float(hits), len(own), len(own) / out.q2video_scores.shape[-1]

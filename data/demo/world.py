@@ -3,9 +3,24 @@
 Every real clip keeps its real timed descriptions as *events*: TVR ``desc`` + ``ts``, How2R query +
 moment, TVQA+ question + correct answer + ``ts``, How2QA question + answer + span. Per clip, some events
 become **subtitles** (the text stream, start/end = event times) and the rest are **held out** as
-retrieval queries or QA items. **Frame features** (one per ``frame_interval`` seconds) are a fixed random
-projection of the hashed content words of *all* events overlapping the frame, plus a per-clip vector and
-noise: a held-out query's words are visible only in the frames, so solving it requires reading them.
+retrieval queries or QA items. A subtitle that overlaps a held-out event in time loses the content words
+it shares with it (and is dropped if no content word is left): otherwise other annotators' descriptions of
+the same moment would give the answer away. Held-out queries and QA thus target moments that no subtitle
+describes, and only the frames carry the answer.
+
+**Frame features** (one per ``frame_interval`` seconds) are the sum of
+
+- *events*: a fixed random projection of the hashed content words of every event overlapping the frame;
+- *shots*: each clip is cut into shots of 3–8 frames, each with its own random signature (identity of a
+  frame, shared by its neighbours);
+- *motion*: a smooth per-clip trajectory (random directions, periods and phases), so neighbouring frames
+  are close and each frame differs from the next;
+- *clock*: a global code of the frame's position (sines of several periods along fixed directions, like a
+  burnt-in time code), so the original place of a shuffled frame can be read from it;
+- a per-clip scene vector and a little per-frame noise.
+
+Masked frames are thus identifiable from their context (shot + motion + clock) and frame order is
+learnable, which the previous world (event vector + noise) did not allow.
 
 Everything then goes through the library's own preprocessing (annotation files in the real formats →
 :func:`build_subtitle_db`, :func:`build_query_db`; features → :func:`build_video_db`), giving the same db
@@ -45,8 +60,15 @@ TASKS = {
 }
 SPLIT_EXT = {"tvr": "jsonl", "how2r": "csv", "tvqa": "jsonl", "how2qa": "csv"}
 VAL_FRACTION = 0.2
-DEMO_CORPUS_VERSION = 2  # 2: retrieval query dbs carry their split's candidate videos (video2idx.json)
+# 2: retrieval query dbs carry their split's candidate videos (video2idx.json)
+# 3: shot / motion / clock frame components; no subtitle describes a held-out moment
+DEMO_CORPUS_VERSION = 3
 NUM_BUCKETS = 4096
+# amplitudes (norm of each component before the final sqrt(dim) scaling)
+EVENT_WEIGHT, SHOT_WEIGHT, MOTION_WEIGHT, CLOCK_WEIGHT, SCENE_WEIGHT, NOISE_WEIGHT = 1.0, 0.6, 0.5, 0.6, 0.4, 0.2
+SHOT_FRAMES = (3, 8)  # shot length range in frames (inclusive)
+MOTION_PERIODS = (5.0, 20.0)  # frames; each clip draws its own
+CLOCK_PERIODS = (4.0, 9.0, 20.0, 45.0, 100.0)  # frames; the same for every clip
 _STOPWORDS = frozenset(
     "a an the and or but of to in on at by for with from as is are was were be been being it its this that "
     "these those he she they them his her their him you your we our i me my what who whom which when where "
@@ -66,6 +88,7 @@ class Event:
     words: str  # text whose words are drawn into the frames
     subtitle: str  # text used when the event becomes a subtitle
     held_out: bool = False
+    subtitle_text: str = ""  # ``subtitle`` without the words of overlapping held-out events ("" = no subtitle)
 
 
 @dataclass
@@ -118,6 +141,17 @@ def assign_roles(clips: dict[str, Clip], seed: int) -> None:
             # every clip needs some text; give it its first retrieval event (bundle clips all have one)
             first = next(ev for ev in clip.events if ev.task in ("tvr", "how2r"))
             first.held_out = False
+        held = [(ev.start, ev.end, set(content_words(ev.words))) for ev in clip.events if ev.held_out]
+        for ev in clip.events:
+            hidden = set().union(*(hw for st, ed, hw in held if min(ev.end, ed) > max(ev.start, st)))
+            ev.subtitle_text = "" if ev.held_out else redact(ev.subtitle, hidden)
+
+
+def redact(text: str, words: set[str]) -> str:
+    """``text`` without the (lower-cased) ``words``; "" when no content word is left."""
+    kept = re.sub(r"[A-Za-z0-9]+", lambda m: "" if m.group(0).lower() in words else m.group(0), text)
+    kept = re.sub(r"\s+", " ", kept).strip()
+    return kept if content_words(kept) else ""
 
 
 def content_words(text: str) -> list[str]:
@@ -148,18 +182,45 @@ class FeatureProjector:
         return v / max(float(np.linalg.norm(v)), 1e-6)
 
     def clip_features(self, clip: Clip, frame_interval: float) -> np.ndarray:
-        """``(num_frames, dim)`` float32: overlapping events' vectors + clip vector + noise, scaled to ~unit
-        per-dimension magnitude."""
+        """``(num_frames, dim)`` float32: events + shots + motion + clock + scene + noise (module docstring),
+        scaled to ~unit per-dimension magnitude."""
         n = num_frames_for(clip.duration, frame_interval)
         rng = np.random.default_rng([self.seed, zlib.crc32(clip.vid_name.encode("utf-8"))])
         feats = np.zeros((n, self.dim), np.float32)
         for ev in clip.events:
             a = min(int(math.floor(ev.start / frame_interval)), n - 1)
             b = max(int(math.ceil(ev.end / frame_interval)), a + 1)
-            feats[a:b] += self.text_vector(ev.words)
-        feats += 0.5 * rng.standard_normal(self.dim).astype(np.float32) / np.sqrt(self.dim)  # scene identity
-        feats += 0.3 * rng.standard_normal((n, self.dim)).astype(np.float32) / np.sqrt(self.dim)
+            feats[a:b] += EVENT_WEIGHT * self.text_vector(ev.words)
+        t = np.arange(n, dtype=np.float64)[:, None]
+        feats += SHOT_WEIGHT * self._shot_signatures(n, rng)
+        feats += MOTION_WEIGHT * _sine_code(t, rng.uniform(*MOTION_PERIODS, 3), rng.uniform(0, 2 * np.pi, 3),
+                                            _unit_rows(rng, 6, self.dim))
+        feats += CLOCK_WEIGHT * _sine_code(t, np.array(CLOCK_PERIODS), np.zeros(len(CLOCK_PERIODS)), self.clock_axes)
+        feats += SCENE_WEIGHT * _unit_rows(rng, 1, self.dim)
+        feats += NOISE_WEIGHT * rng.standard_normal((n, self.dim)).astype(np.float32) / np.sqrt(self.dim)
         return feats * np.float32(np.sqrt(self.dim))
+
+    @property
+    def clock_axes(self) -> np.ndarray:
+        """Fixed directions of the clock code: a sine and a cosine axis per period."""
+        return _unit_rows(np.random.default_rng([self.seed, 11]), 2 * len(CLOCK_PERIODS), self.dim)
+
+    def _shot_signatures(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        lengths = rng.integers(SHOT_FRAMES[0], SHOT_FRAMES[1] + 1, size=n // SHOT_FRAMES[0] + 1)
+        shot_of_frame = np.repeat(np.arange(len(lengths)), lengths)[:n]
+        return _unit_rows(rng, len(lengths), self.dim)[shot_of_frame]
+
+
+def _unit_rows(rng: np.random.Generator, rows: int, dim: int) -> np.ndarray:
+    v = rng.standard_normal((rows, dim))
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _sine_code(t: np.ndarray, periods: np.ndarray, phases: np.ndarray, axes: np.ndarray) -> np.ndarray:
+    """``(n, dim)``: sin and cos of ``2π t / period + phase`` along two axes per period, unit norm per frame."""
+    angle = 2 * np.pi * t / periods[None, :] + phases[None, :]  # (n, K)
+    waves = np.concatenate([np.sin(angle), np.cos(angle)], axis=1)  # (n, 2K), each row has norm sqrt(K)
+    return (waves @ axes.astype(np.float64) / np.sqrt(len(periods))).astype(np.float32)
 
 
 def num_frames_for(duration: float, frame_interval: float) -> int:
@@ -193,7 +254,7 @@ def _task_row(task: str, rec: dict[str, Any]) -> Any:
 
 
 def write_annotation_files(clips: dict[str, Clip], out_dir: Path) -> dict[str, Path]:
-    """Subtitle jsonl per corpus and train/val files per task, in the real formats."""
+    """Subtitle jsonl and pre-training train/val video lists per corpus, train/val files per task (real formats)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     for corpus in ("tv", "how2"):
@@ -201,7 +262,8 @@ def write_annotation_files(clips: dict[str, Clip], out_dir: Path) -> dict[str, P
         with open(path, "w", encoding="utf-8") as f:
             for clip in clips.values():
                 if clip.corpus == corpus:
-                    subs = [{"text": e.subtitle, "start": e.start, "end": e.end} for e in clip.events if not e.held_out]
+                    subs = [{"text": e.subtitle_text, "start": e.start, "end": e.end} for e in clip.events
+                            if e.subtitle_text]
                     f.write(json.dumps({"vid_name": clip.vid_name, "sub": subs}, ensure_ascii=False) + "\n")
     for corpus in ("tv", "how2"):
         # TVR-style {split: {vid: [duration, idx]}}: each split's candidate videos for retrieval evaluation
@@ -211,6 +273,13 @@ def write_annotation_files(clips: dict[str, Clip], out_dir: Path) -> dict[str, P
             index[clip.split][clip.vid_name] = [clip.duration, idx]
         path = paths[f"{corpus}_video_index"] = out_dir / f"{corpus}_video2dur_idx.json"
         path.write_text(json.dumps(index, ensure_ascii=False), encoding="utf-8")
+    for corpus in ("tv", "how2"):
+        # pre-training trains on the train clips and validates on the val clips: the held-out val queries of
+        # the fine-tuning tasks are on clips that pre-training never saw
+        for split in ("train", "val"):
+            path = paths[f"{corpus}_pretrain_{split}"] = out_dir / f"{corpus}_pretrain_{split}.json"
+            path.write_text(json.dumps(sorted(c.vid_name for c in clips.values()
+                                              if c.corpus == corpus and c.split == split)), encoding="utf-8")
     for task in TASKS:
         for split in ("train", "val"):
             rows = [_task_row(task, e.record) for c in clips.values() if c.split == split
@@ -279,8 +348,8 @@ def build_demo_corpus(
         v = build_video_db(items, video_db, frame_interval=frame_interval, overwrite=overwrite,
                            components=[{"name": "demo_word_projection", "dim": feature_dim}],
                            extra_meta={"synthetic": True, "seed": seed})
-        s = build_subtitle_db(ann[f"{corpus}_subtitles"], video_db, sub_db, toker,
-                              frame_interval=frame_interval, overwrite=overwrite)
+        s = build_subtitle_db(ann[f"{corpus}_subtitles"], video_db, sub_db, toker, frame_interval=frame_interval,
+                              overwrite=overwrite, allow_empty=True)  # a clip may have no subtitle left
         corpora[corpus] = {"video_db": str(video_db.relative_to(out)), "subtitle_db": str(sub_db.relative_to(out)),
                            "num_videos": v["videos"], "num_frames": v["frames"], "num_subtitles": s["subtitles"]}
         log(f"{corpus}: {v['videos']} videos, {v['frames']} frames, {s['subtitles']} subtitles")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,15 @@ from data.dbs.storage import directory_size
 from data.dbs.subtitle_db import SubtitleDb
 from data.dbs.video_db import VideoFeatureDb
 from data.demo.bundle import BUNDLE_FILES, DEMO_DIR
-from data.demo.world import FeatureProjector, assign_roles, build_demo_corpus, load_clips, resolve_manifest
+from data.demo.world import (
+    CLOCK_PERIODS,
+    FeatureProjector,
+    assign_roles,
+    build_demo_corpus,
+    content_words,
+    load_clips,
+    resolve_manifest,
+)
 from tests.data.data_helpers import tokenizer
 
 DIM = 32
@@ -59,6 +68,10 @@ def test_manifest_lists_every_db(corpus):
             if db.is_qa:
                 assert len(rec["input_ids"]) == 1 + len(rec["answers"])
         train, val = QueryDb(t["train"]), QueryDb(t["val"])
+        if task in ("tvr", "how2r"):  # pre-training validates on the clips of the fine-tuning val split
+            ids = {s: json.loads(Path(resolved["annotations"][f"{t['corpus']}_pretrain_{s}"]).read_text())
+                   for s in ("train", "val")}
+            assert set(ids["val"]) == set(val.video2idx) and set(ids["train"]) == set(train.video2idx)
         assert not set(train.video2queries) & set(val.video2queries)  # splits are by clip
         if not train.is_qa:  # retrieval: each split ranks its own clips (TVR's vid2dur_idx[split])
             assert set(val.video2queries) <= set(val.video2idx) and not set(val.video2idx) & set(train.video2idx)
@@ -103,3 +116,57 @@ def test_existing_corpus_needs_overwrite(corpus):
     out, _ = corpus
     with pytest.raises(FileExistsError, match="--overwrite"):
         build_demo_corpus(out, feature_dim=DIM, tokenizer=tokenizer(), log=lambda m: None)
+
+
+def _clock_code(projector: FeatureProjector, positions: np.ndarray) -> np.ndarray:
+    angle = 2 * np.pi * positions[:, None] / np.array(CLOCK_PERIODS)[None, :]
+    return np.concatenate([np.sin(angle), np.cos(angle)], axis=1) @ projector.clock_axes
+
+
+def test_frame_order_and_identity_can_be_read_from_the_frames():
+    """FOM and MFM-NCE are learnable: a frame's position is linearly readable, a masked frame is found from its
+    neighbours; with the frames shuffled the position cannot be read (the check can fail)."""
+    clips = load_clips()
+    assign_roles(clips, seed=0)
+    projector = FeatureProjector(128, seed=0)
+    code = _clock_code(projector, np.arange(100.0))
+    placed = shuffled_placed = identified = frames = contexts = 0
+    rng = np.random.default_rng(0)
+    for clip in list(clips.values())[::7]:
+        feats = projector.clip_features(clip, 1.5)
+        n = len(feats)
+        placed += int((np.argmax(feats @ code[:n].T, axis=1) == np.arange(n)).sum())
+        perm = rng.permutation(n)
+        shuffled_placed += int((np.argmax(feats[perm] @ code[:n].T, axis=1) == np.arange(n)).sum())
+        frames += n
+        unit = feats / np.linalg.norm(feats, axis=1, keepdims=True)
+        for t in range(1, n - 1):
+            scores = unit @ (feats[t - 1] + feats[t + 1])
+            scores[[t - 1, t + 1]] = -np.inf  # the context frames themselves are not candidates
+            identified += int(np.argmax(scores) == t)
+            contexts += 1
+    assert placed / frames > 0.7
+    assert shuffled_placed / frames < 0.1
+    assert identified / contexts > 0.8
+
+
+def test_no_subtitle_describes_a_held_out_moment():
+    """A subtitle overlapping a held-out query / QA moment shares no content word with it: QA must read the
+    frames (the previous world's subtitles often held the answer)."""
+    clips = load_clips()
+    assign_roles(clips, seed=0)
+    checked = redacted = 0
+    for clip in clips.values():
+        held = [e for e in clip.events if e.held_out]
+        for ev in clip.events:
+            if ev.held_out:
+                assert ev.subtitle_text == ""
+                continue
+            for h in held:
+                if min(ev.end, h.end) > max(ev.start, h.start):
+                    checked += 1
+                    assert not set(content_words(ev.subtitle_text)) & set(content_words(h.words))
+                    redacted += bool(set(content_words(ev.subtitle)) & set(content_words(h.words)))
+    assert checked > 500 and redacted > 100  # the rule had work to do
+    with_text = sum(any(e.subtitle_text for e in c.events) for c in clips.values())
+    assert with_text / len(clips) > 0.8
