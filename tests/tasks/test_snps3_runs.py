@@ -15,7 +15,8 @@ def test_pretraining_with_mssm_and_lvwm(demo_dir, tmp_path):
     assert json.loads(table.read_text())["format"] == "hero-significant-words"
     tasks = {row["task"] for row in read_losses(tmp_path / "run")}
     assert tasks == {"mlm_tv_all", "lvwm_tv_all"}
-    assert "lvwm_tv_all" in result.stdout and "'chance'" in result.stdout
+    validation = next(line for line in result.stdout.splitlines() if "validation |" in line)
+    assert "lvwm_tv_all: loss" in validation and "chance" in validation.split("lvwm_tv_all:")[1]
 
 
 def test_missing_table_outside_a_demo_is_one_clear_error(demo_dir, tmp_path):
