@@ -52,12 +52,14 @@ def top_spans(st_prob: torch.Tensor, ed_prob: torch.Tensor, lengths: torch.Tenso
     widths = torch.arange(min_pred_l, max_pred_l, device=st_prob.device)  # (W,)
     starts = torch.arange(length, device=st_prob.device)
     ends = starts[:, None] + widths[None, :]  # (L, W)
-    padded_ed = torch.nn.functional.pad(ed_prob, (0, int(widths.max()) + 1 if len(widths) else 0))
-    scores = st_prob[..., :, None] * padded_ed[..., ends]  # (Q, V, L, W)
+    # ed of the ends (m + w for every width w) as sliding windows of the zero-padded ed: a view, no gather
+    padded_ed = torch.nn.functional.pad(ed_prob, (0, max_pred_l))
+    ed_windows = padded_ed[..., min_pred_l:].unfold(-1, len(widths), 1)[..., :length, :]  # (Q, V, L, W)
+    scores = st_prob[..., :, None] * ed_windows  # (Q, V, L, W)
     if video_weight is not None:
-        scores = scores * video_weight[..., None, None]
+        scores.mul_(video_weight[..., None, None])
     legal = ends[None, None] < lengths[..., None, None]  # the end (hence the start) inside the clip
-    scores = scores.masked_fill(~legal, float("-inf")).reshape(q, -1)
+    scores = scores.masked_fill_(~legal, float("-inf")).reshape(q, -1)
     top = torch.topk(scores, min(k, scores.shape[1]), dim=1)
     # unravel with the ACTUAL L of the score tensor (the reference used max_clip_len, §8.3)
     cell, num_widths = top.indices, len(widths)
@@ -115,6 +117,50 @@ def to_rows(candidates: SpanCandidates, query: int, video_ids: np.ndarray, frame
     rows = np.stack([videos.astype(np.float64), start, end,
                      candidates.scores[query].double().cpu().numpy()], axis=1)
     return finite_rows(rows)
+
+
+def candidate_rows(candidates: SpanCandidates, video_ids: np.ndarray, frame_interval: float) -> np.ndarray:
+    """Every query's candidates at once as float64 rows (Q, K, 4) ``[official video idx, st_s, ed_s, score]``
+    (:func:`to_rows` of each query, not yet without the non-finite ones).
+
+    ``video_ids`` maps the candidate video index of a query to its official index, (V,) or (Q, V).
+    """
+    local = candidates.video.cpu().numpy()
+    videos = np.take_along_axis(video_ids, local, 1) if video_ids.ndim == 2 else video_ids[local]
+    start = candidates.start.cpu().numpy() * frame_interval
+    end = (candidates.end.cpu().numpy() + 1) * frame_interval
+    return np.stack([videos.astype(np.float64), start, end, candidates.scores.double().cpu().numpy()], axis=2)
+
+
+def batched_nms_keep(rows: np.ndarray, iou_threshold: float, keep: int) -> np.ndarray:
+    """(Q, K) bool: which of each query's rows (Q, K, 4), sorted best first, :func:`temporal_nms` keeps
+    after :func:`finite_rows` — the same greedy rule for all queries at once.
+
+    One pass over the K places for the whole batch: the row at a place is kept iff no kept better row of
+    its query suppresses it; a kept row suppresses the later rows of its query and video whose IoU with it
+    (:func:`temporal_iou`'s float64 operations, so every comparison is the same) exceeds the threshold.
+    Then each query keeps its first ``keep`` kept rows.
+    """
+    kept = np.isfinite(rows[..., 3])
+    if iou_threshold >= 0:
+        video, start, end = rows[..., 0], rows[..., 1], rows[..., 2]
+        suppressed = np.zeros_like(kept)
+        for place in range(rows.shape[1]):
+            kept[:, place] &= ~suppressed[:, place]
+            later = slice(place + 1, None)
+            if not kept[:, place].any() or place + 1 == rows.shape[1]:
+                continue
+            here = (slice(None), slice(place, place + 1))
+            inter = np.clip(np.minimum(end[here], end[:, later]) - np.maximum(start[here], start[:, later]), 0, None)
+            union = np.maximum(end[here], end[:, later]) - np.minimum(start[here], start[:, later])
+            iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+            suppressed[:, later] |= kept[here] & (iou > iou_threshold) & (video[:, later] == video[here])
+    return kept & (np.cumsum(kept, axis=1) <= keep)
+
+
+def split_rows(rows: np.ndarray, kept: np.ndarray) -> list[np.ndarray]:
+    """Each query's kept rows, best first: rows (Q, K, C), kept (Q, K) → Q arrays (n_q, C)."""
+    return np.split(rows[kept], np.cumsum(kept.sum(1))[:-1])
 
 
 def top_videos(q2video: torch.Tensor, alpha: float, k: int) -> tuple[torch.Tensor, torch.Tensor]:

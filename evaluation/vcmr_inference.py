@@ -40,10 +40,9 @@ from config.schema import MomentEvalOptions
 from data.dbs.corpus import VideoCorpus
 from data.dbs.query_db import QueryDb, read_video_index
 from data.loading.retrieval_datasets import QuerySource, VcmrQueryDataset, VcmrVideoDataset
-from evaluation.moment_decoding import temporal_nms, to_rows, top_spans, top_videos
+from evaluation.moment_decoding import batched_nms_keep, candidate_rows, split_rows, top_spans, top_videos
 from evaluation.tvr_metrics import evaluate
 from model.inputs import TextInputs
-from model.layers import mask_logits
 from utils.distributed import Distributed
 from utils.precision import autocast
 
@@ -205,8 +204,9 @@ class MomentScorer:
         for v0 in range(0, num_videos, chunk):
             v1 = min(v0 + chunk, num_videos)
             product = (both @ self.flat[v0 * length: v1 * length].t()).view(2 * q, v1 - v0, length)
-            cosine = mask_logits(product[:q] / self.frame_norms[None, v0:v1], mask[None, v0:v1])
-            scores[:, v0:v1] = cosine.max(-1).values
+            # in place, and masked_fill_ for mask_logits (equal for finite values): one pass each
+            cosine = product[:q].div_(self.frame_norms[None, v0:v1]).masked_fill_(~mask[None, v0:v1], -1e4)
+            torch.amax(cosine, -1, out=scores[:, v0:v1])
             self._similarity[:, v0:v1] = product[q:]
         return scores
 
@@ -239,25 +239,26 @@ class MomentScorer:
                 weight = vr_scores[sl, :k_vcmr].float()
                 cand = top_spans(st, ed, self.corpus.lengths[videos], opt.max_before_nms, opt.min_pred_l,
                                  opt.max_pred_l, video_weight=weight)
-                local_official = official[videos.cpu().numpy()]  # (q, K) official ids
-                for i in range(videos.shape[0]):
-                    rows = to_rows(cand, i, local_official, opt.frame_interval)
-                    out[s + i]["VCMR"] = temporal_nms(rows, opt.nms_thd, opt.max_after_nms)
+                rows = candidate_rows(cand, official[videos.cpu().numpy()], opt.frame_interval)
+                kept = batched_nms_keep(rows, opt.nms_thd, opt.max_after_nms)
+                for i, query_rows in enumerate(split_rows(rows, kept)):
+                    out[s + i]["VCMR"] = query_rows
         if "VR" in opt.tasks:
+            top = vr_index[:, :opt.max_after_nms].cpu().numpy()
+            vr_rows = np.zeros((*top.shape, 4))
+            vr_rows[..., 0], vr_rows[..., 3] = official[top], vr_scores[:, :opt.max_after_nms].cpu().numpy()
             for i in range(len(queries)):
-                vids = official[vr_index[i, :opt.max_after_nms].cpu().numpy()].astype(np.float64)
-                zeros = np.zeros_like(vids)
-                out[i]["VR"] = np.stack([vids, zeros, zeros, vr_scores[i, :opt.max_after_nms].cpu().numpy()], 1)
+                out[i]["VR"] = vr_rows[i]
         labelled = [i for i, v in enumerate(gt_videos) if v is not None]
         if "SVMR" in opt.tasks and labelled:
             videos = torch.tensor([[gt_videos[i]] for i in labelled], device=queries.device)
             st, ed = self.span_probs(queries[labelled], videos, torch.tensor(labelled, device=videos.device))
             cand = top_spans(st, ed, self.corpus.lengths[videos], opt.max_before_nms, opt.min_pred_l,
                              opt.max_pred_l)
-            for j, i in enumerate(labelled):
-                rows = to_rows(cand, j, official, opt.frame_interval)
-                rows[:, 0] = official[gt_videos[i]]
-                out[i]["SVMR"] = temporal_nms(rows, opt.nms_thd, opt.max_after_nms)
+            rows = candidate_rows(cand, official[videos.cpu().numpy()], opt.frame_interval)
+            kept = batched_nms_keep(rows, opt.nms_thd, opt.max_after_nms)
+            for i, query_rows in zip(labelled, split_rows(rows, kept)):
+                out[i]["SVMR"] = query_rows
         return out
 
 

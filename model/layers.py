@@ -54,7 +54,7 @@ class PackedLayout:
     def to_padded(self, flat: torch.Tensor) -> torch.Tensor:
         """(V, C) → (S, N, C) with zeros at padding."""
         rows, width = self.key_mask.shape
-        padded = flat.new_zeros(rows * width, flat.shape[-1]).index_copy(0, self.index, flat)
+        padded = flat.new_zeros(rows * width, flat.shape[-1]).index_copy_(0, self.index, flat)  # in place: no clone
         return padded.view(rows, width, flat.shape[-1])
 
     def to_flat(self, padded: torch.Tensor) -> torch.Tensor:
