@@ -161,10 +161,16 @@ def validate_pretraining(model: nn.Module, datasets: dict[str, Any], batch_size:
     try:
         for name, dataset in sorted(datasets.items()):
             sums = torch.zeros(4, dtype=torch.float64)  # loss·n, hits, n, chance hits
+            # MLM chance is the best constant guess: always the validation set's most frequent target token
+            label_counts = torch.zeros(net.config.f_config.vocab_size, dtype=torch.float64)
             for batch in validation_loader(dataset, batch_size, rank=dist.rank,
                                            world_size=dist.world_size):
                 out = net(batch.to(dist.device))
                 sums += torch.tensor(_batch_sums(name, batch, out), dtype=torch.float64)
+                if name.startswith("mlm"):
+                    label_counts += torch.bincount(batch.labels.cpu(), minlength=len(label_counts)).double()
+            if name.startswith("mlm"):
+                sums[3] = dist.all_reduce_sum(label_counts).max() / dist.world_size  # summed again just below
             loss_sum, hits, count, chance = dist.all_reduce_sum(sums).tolist()
             metric = {"mlm": "acc", "mfm-nce": "acc", "fom": "acc", "vsm": "r1", "mtc": "acc",
                       "lvwm": "r1"}.get(name.split("_")[0])
@@ -179,15 +185,14 @@ def validate_pretraining(model: nn.Module, datasets: dict[str, Any], batch_size:
 
 
 def _batch_sums(name: str, batch: Any, out: Any) -> tuple[float, float, float, float]:
-    """(loss·n, hits, n, chance hits) of one batch. Chance: MLM always predicts the batch's most frequent masked
-    token; MFM-NCE picks uniformly among the batch's masked + negative frames; FOM guesses that every shuffled
-    frame stayed in place; MTC picks uniformly among a key's candidates; VSM and LVWM R@1 pick uniformly among
-    the batch's videos."""
+    """(loss·n, hits, n, chance hits) of one batch. Chance: MLM always predicts the validation set's most
+    frequent masked token (counted in :func:`validate_pretraining`); MFM-NCE picks uniformly among the batch's
+    masked + negative frames; FOM guesses that every shuffled frame stayed in place; MTC picks uniformly among a
+    key's candidates; VSM and LVWM R@1 pick uniformly among the batch's videos."""
     task = name.split("_")[0]
-    if task == "mlm":
-        most_frequent = float(torch.unique(batch.labels, return_counts=True)[1].max()) if len(batch.labels) else 0.0
+    if task == "mlm":  # chance is set from the label counts of the whole validation set
         return (float(out.token_losses.sum()), float((out.scores.argmax(-1) == batch.labels).sum()),
-                len(batch.labels), most_frequent)
+                len(batch.labels), 0.0)
     if task == "mfm-nce":
         masked, candidates = len(out.frame_losses), len(out.frame_losses) + len(out.negatives)
         return float(out.frame_losses.sum()), float(out.accuracy_hits.sum()), masked, masked / candidates
