@@ -170,3 +170,28 @@ def test_no_subtitle_describes_a_held_out_moment():
     assert checked > 500 and redacted > 100  # the rule had work to do
     with_text = sum(any(e.subtitle_text for e in c.events) for c in clips.values())
     assert with_text / len(clips) > 0.8
+
+
+def test_qa_answer_is_drawn_by_the_world_and_shown_in_its_frames(corpus):
+    """The text alone cannot tell the answer (the correct index is uniform over the real candidates), the frames can:
+    within the QA span, the correct answer's concept vector matches the frames better than every other candidate."""
+    out, _ = corpus
+    resolved = resolve_manifest(out)
+    projector = FeatureProjector(DIM, seed=0)
+    for task, corpus_name, choices in (("tvqa", "tv", 5), ("how2qa", "how2", 4)):
+        videos = VideoFeatureDb(resolved["corpora"][corpus_name]["video_db"])
+        counts, shown, total = np.zeros(choices), 0, 0
+        for split in ("train", "val"):
+            db = QueryDb(resolved["tasks"][task][split])
+            for qid in db.ids():
+                rec = db[qid]
+                counts[rec["answer_idx"]] += 1
+                feats = videos[rec["vid_name"]]
+                a = min(int(rec["ts"][0] // 1.5), len(feats) - 1)
+                inside = feats[a:max(int(np.ceil(rec["ts"][1] / 1.5)), a + 1)].mean(axis=0)
+                scores = [inside @ projector.text_vector(answer) for answer in rec["answers"]]
+                shown += int(np.argmax(scores) == rec["answer_idx"])
+                total += 1
+        share = counts / total
+        assert share.min() > 0.6 / choices and share.max() < 1.4 / choices, (task, share)
+        assert shown / total > 2 / choices, (task, shown / total)  # chance: 1 / choices
