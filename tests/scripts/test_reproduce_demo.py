@@ -10,18 +10,18 @@ from tasks.demo_table import ROWS
 from tests.helpers_runs import ROOT
 
 
-def _run(demo_dir: Path, out: Path, finetune_steps: int = 2) -> subprocess.CompletedProcess:
+def _run(demo_dir: Path, out: Path, finetune_steps: int = 2, jobs: int = 1) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "scripts/reproduce_demo.py", "--quick", "--corpus", str(demo_dir), "--output", str(out),
          "--model-config", "config/hero_tiny_model.json", "--text-init", "none",
-         "--pretrain-steps", "2", "--finetune-steps", str(finetune_steps)],
+         "--pretrain-steps", "2", "--finetune-steps", str(finetune_steps), "--jobs", str(jobs)],
         cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 
 def test_quick_table_comes_from_metrics_files_of_the_run(demo_dir, tmp_path):
     out = tmp_path / "table"
     started = time.time()
-    result = _run(demo_dir, out)
+    result = _run(demo_dir, out, jobs=2)  # (row, seed)s in two worker processes; the resume below in one
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     table = json.loads((out / "table.json").read_text())
     assert [row["name"] for row in table["rows"]] == [r.name for r in ROWS] + ["chance"]
