@@ -78,7 +78,7 @@ def swaps_are_near_ties(fast: dict, exact: dict, task: str, tolerance: float) ->
 
 def test_bf16_inference_equals_fp32_but_for_near_ties(demo):
     """The acceptance of issue 16 on a tiny model: rankings equal or ties only, metrics within 0.5
-    points (on these 197 queries one query is 0.51 points: a single tie flip is allowed)."""
+    points (on the demo's ~200 val queries one query is about 0.5 points: a single tie flip is allowed)."""
     model, corpus, db, options = demo
     exact, exact_metrics = run_vcmr_inference(model, corpus, db, options, Distributed(), precision="fp32")
     fast, fast_metrics = run_vcmr_inference(model, corpus, db, options, Distributed(), precision="bf16")

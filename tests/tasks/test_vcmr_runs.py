@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from data.dbs.query_db import QueryDb
 from evaluation.tvr_metrics import load_predictions
 from tests.helpers_runs import read_losses, run_script, tiny_vcmr_config
 
@@ -30,7 +31,8 @@ def test_inference_writes_official_predictions_and_metrics(trained):
                          str(tmp / "run/ckpt/model_best.pt"), "--split", "val", "--output_dir", str(tmp / "single")])
     assert result.returncode == 0, result.stderr[-2000:]
     preds = load_predictions(tmp / "single/results_val/predictions.json")
-    assert len(preds["VCMR"]) == len(preds["SVMR"]) == len(preds["VR"]) == 197
+    num_queries = len(QueryDb(json.loads(config.read_text())["val_query_txt_db"]))
+    assert len(preds["VCMR"]) == len(preds["SVMR"]) == len(preds["VR"]) == num_queries
     assert all(len(item["predictions"]) <= 100 for item in preds["VCMR"])
     metrics = json.loads((tmp / "single/results_val/metrics.json").read_text())
     assert set(metrics["VCMR"]) == {f"{iou}-r{k}" for iou in (0.5, 0.7) for k in (1, 5, 10, 100)}
@@ -73,7 +75,9 @@ def test_reference_fp16_flag_runs_bf16_on_a_cpu_and_says_so_once(trained, monkey
     assert output.count("inference runs in bf16") == 1 and "frames, bf16)" in output
     fast = json.loads((tmp / "fp16/results_val/metrics.json").read_text())
     exact = json.loads(single.read_text())
-    one_query = 100 / 197 + 0.01  # a single near-tie flip on these 197 queries (rounded metrics)
-    for task in ("VCMR", "SVMR", "VR"):
+    one_query = 100 / len(QueryDb(json.loads(config.read_text())["val_query_txt_db"])) + 0.01  # rounded metrics
+    # near-tie flips only: one query for VCMR / VR; two for SVMR, whose span probabilities from a 2-step tiny model
+    # are almost uniform within a video, so bf16 encoder noise reorders near-equal spans
+    for task, flips in (("VCMR", 1), ("SVMR", 2), ("VR", 1)):
         for name, value in exact[task].items():
-            assert abs(fast[task][name] - value) <= max(0.5, one_query), (task, name)
+            assert abs(fast[task][name] - value) <= max(0.5, flips * one_query), (task, name)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from data.dbs.query_db import QueryDb
 from tests.helpers_runs import ROOT, run_script, tiny_vcmr_config
 from viewer.run_index import RunIndexError, load_run
 from viewer.server import ViewerServer
@@ -57,14 +58,15 @@ def test_pages_and_the_query_list(server, vcmr_run):
     assert get(server, "/static/../run_index.py")[0] == 404
     summary = json.loads(get(server, "/api/summary")[1])
     metrics = json.loads((vcmr_run[0] / "eval/results_val/metrics.json").read_text())
-    assert summary["kind"] == "moment" and summary["num_queries"] == 197 and summary["metrics"] == metrics
+    num_queries = len(QueryDb(json.loads(vcmr_run[1].read_text())["val_query_txt_db"]))
+    assert summary["kind"] == "moment" and summary["num_queries"] == num_queries and summary["metrics"] == metrics
     page = json.loads(get(server, "/api/queries?per_page=20&page=2")[1])
-    assert page["total"] == 197 and len(page["items"]) == 20
+    assert page["total"] == num_queries and len(page["items"]) == 20
     ranked = json.loads(get(server, "/api/queries?sort=rank&status=hit0.5&per_page=500")[1])["items"]
     assert all(r["rank_05"] is not None for r in ranked)
     assert [r["rank_07"] for r in ranked if r["rank_07"]] == sorted(r["rank_07"] for r in ranked if r["rank_07"])
     misses = json.loads(get(server, "/api/queries?status=miss0.5&per_page=500")[1])["total"]
-    assert misses + len(ranked) == 197
+    assert misses + len(ranked) == num_queries
     word = page["items"][0]["text"].split()[0]
     found = json.loads(get(server, f"/api/queries?text={word}&per_page=500")[1])["items"]
     assert found and all(word.lower() in r["text"].lower() for r in found)
@@ -164,7 +166,9 @@ def test_browser_clicks_a_query_and_sees_the_timeline(server):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
-    hit = json.loads(get(server, "/api/queries?status=hit0.5&sort=rank&per_page=1")[1])["items"][0]
+    # a query the 2-step model ranked a correct moment for, when it has one (its ground truth is drawn either way)
+    hit = (json.loads(get(server, "/api/queries?status=hit0.5&sort=rank&per_page=1")[1])["items"]
+           or json.loads(get(server, "/api/queries?per_page=1")[1])["items"])[0]
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
