@@ -225,7 +225,7 @@ class DemoTable:
         """Build what every (row, seed) shares — the corpus (if missing or outdated), the noise-frame video dbs
         and the chance cells — once, before (row, seed)s run side by side in several processes."""
         ensure_demo_corpus(str(self.corpus), Distributed(), log)
-        for dataset, (_, corpus, kind) in DATASETS.items():
+        for _, corpus, kind in DATASETS.values():
             if kind == "qa":
                 self.noise_video_db(corpus)
         self.chance_cells()

@@ -162,14 +162,15 @@ def validate_pretraining(model: nn.Module, datasets: dict[str, Any], batch_size:
         for name, dataset in sorted(datasets.items()):
             sums = torch.zeros(4, dtype=torch.float64)  # loss·n, hits, n, chance hits
             # MLM chance is the best constant guess: always the validation set's most frequent target token
-            label_counts = torch.zeros(net.config.f_config.vocab_size, dtype=torch.float64)
+            is_mlm = name.startswith("mlm")
+            label_counts = torch.zeros(net.config.f_config.vocab_size if is_mlm else 0, dtype=torch.float64)
             for batch in validation_loader(dataset, batch_size, rank=dist.rank,
                                            world_size=dist.world_size):
                 out = net(batch.to(dist.device))
                 sums += torch.tensor(_batch_sums(name, batch, out), dtype=torch.float64)
-                if name.startswith("mlm"):
+                if is_mlm:
                     label_counts += torch.bincount(batch.labels.cpu(), minlength=len(label_counts)).double()
-            if name.startswith("mlm"):
+            if is_mlm:
                 sums[3] = dist.all_reduce_sum(label_counts).max() / dist.world_size  # summed again just below
             loss_sum, hits, count, chance = dist.all_reduce_sum(sums).tolist()
             metric = {"mlm": "acc", "mfm-nce": "acc", "fom": "acc", "vsm": "r1", "mtc": "acc",
