@@ -184,81 +184,114 @@ class MomentScorer:
         self.flat = frames.reshape(-1, frames.shape[-1])  # (V·L, D), a view: no copy of the corpus
         # F.normalize(x, eps=1e-5) = x / max(‖x‖, 1e-5): keep the norms, not a normalised corpus copy
         self.frame_norms = self.flat.norm(dim=-1).clamp_min(1e-5).view(frames.shape[:2])  # (V, L)
-        self._similarity: torch.Tensor | None = None
 
     def video_scores(self, queries: torch.Tensor) -> torch.Tensor:
-        """(Q, V) max-cosine scores; also keeps the span similarities q'·h of every (query, frame).
-
-        One matmul per video chunk serves both: [normalised queries ; projected queries] · framesᵀ.
-        Chunks bound the temporaries; the kept similarities are (Q, V, L), i.e. they grow with the
-        corpus, never with the number of queries.
-        """
+        """(Q, V) max-cosine scores of every (query, corpus video), in video chunks that bound the
+        temporaries. frames · queriesᵀ (the long side first) multiplies fastest here."""
         mask = self.corpus.mask
         num_videos, length = mask.shape
-        both = torch.cat([torch.nn.functional.normalize(queries, dim=-1, eps=1e-5),
-                          self.model.span_queries(queries)], 0)  # (2Q, D)
+        normalised = torch.nn.functional.normalize(queries, dim=-1, eps=1e-5)
         q = len(queries)
         scores = queries.new_empty(q, num_videos)
-        self._similarity = queries.new_empty(q, num_videos, length)
-        chunk = max(1, SCORE_BUDGET // (2 * q * length))
+        chunk = max(1, SCORE_BUDGET // (q * length))
         for v0 in range(0, num_videos, chunk):
             v1 = min(v0 + chunk, num_videos)
-            product = (both @ self.flat[v0 * length: v1 * length].t()).view(2 * q, v1 - v0, length)
+            cosine = (self.flat[v0 * length: v1 * length] @ normalised.t()).view(v1 - v0, length, q)
             # in place, and masked_fill_ for mask_logits (equal for finite values): one pass each
-            cosine = product[:q].div_(self.frame_norms[None, v0:v1]).masked_fill_(~mask[None, v0:v1], -1e4)
-            torch.amax(cosine, -1, out=scores[:, v0:v1])
-            self._similarity[:, v0:v1] = product[q:]
+            cosine.div_(self.frame_norms[v0:v1, :, None]).masked_fill_(~mask[v0:v1, :, None], -1e4)
+            scores[:, v0:v1] = torch.amax(cosine, 1).t()
         return scores
 
-    def span_probs(self, queries: torch.Tensor, videos: torch.Tensor, rows: torch.Tensor | None = None
+    def pair_similarity(self, span_queries: torch.Tensor, pair_query: torch.Tensor, pair_video: torch.Tensor
+                        ) -> torch.Tensor:
+        """Span similarities q'·h (P, L) of P (query, corpus video) pairs; ``span_queries`` (Q, D) are the
+        projected queries, ``pair_query`` / ``pair_video`` (P,) index them and the corpus.
+
+        Only the pairs decoding needs (each query's top videos and its ground-truth video: ~5 % of a
+        TVR-val chunk's pairs) are computed, not every (query, frame) product: the pairs are grouped by
+        video and, per chunk of videos, each video's frames meet its queries in one batched matmul
+        (v, C, D) · (v, D, L), C = the most queries sharing one video of the chunk; the corpus is read
+        once, in place.
+        """
+        frames = self.corpus.frames
+        num_videos, length, dim = frames.shape
+        order = torch.argsort(pair_video, stable=True)
+        video_sorted, query_sorted = pair_video[order], pair_query[order]
+        counts = torch.bincount(pair_video, minlength=num_videos)
+        slot = torch.arange(len(order), device=order.device) - (torch.cumsum(counts, 0) - counts)[video_sorted]
+        similarity = span_queries.new_empty(len(order), length)
+        chunk = max(1, SCORE_BUDGET // (int(counts.max()) * max(dim, length)))
+        bounds = torch.searchsorted(video_sorted, torch.arange(0, num_videos + chunk, chunk, device=order.device))
+        for c, v0 in enumerate(range(0, num_videos, chunk)):
+            first, last = int(bounds[c]), int(bounds[c + 1])
+            if first == last:
+                continue
+            rows, slots = video_sorted[first:last] - v0, slot[first:last]
+            grouped = span_queries.new_zeros(min(chunk, num_videos - v0), int(slots.max()) + 1, dim)
+            grouped[rows, slots] = span_queries[query_sorted[first:last]]
+            product = torch.bmm(grouped, frames[v0:v0 + chunk].transpose(1, 2))  # (v, C, L)
+            similarity[order[first:last]] = product[rows, slots]
+        return similarity
+
+    def span_probs(self, queries: torch.Tensor, pair_query: torch.Tensor, pair_video: torch.Tensor
                    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Start / end probabilities (Q, K, L) of each query on its K videos (indices (Q, K)), from
-        the similarities kept by :meth:`video_scores` (``rows``: which of its queries)."""
-        rows = torch.arange(len(videos), device=videos.device) if rows is None else rows
-        similarity = self._similarity[rows[:, None], videos]  # (Q, K, L)
-        st, ed = self.model.span_logits(similarity, self.corpus.mask[videos])
+        """Start / end probabilities (P, L) of P (query, corpus video) pairs (see :meth:`pair_similarity`)."""
+        similarity = self.pair_similarity(self.model.span_queries(queries), pair_query, pair_video)
+        st, ed = self.model.span_logits(similarity, self.corpus.mask[pair_video])
         return st.float().softmax(-1), ed.float().softmax(-1)
 
+    def _ranked_spans(self, st: torch.Tensor, ed: torch.Tensor, videos: torch.Tensor,
+                      weight: torch.Tensor | None) -> list[np.ndarray]:
+        """Per query: top spans of its videos (Q, K) from probabilities (Q, K, L), after NMS."""
+        opt = self.opt
+        cand = top_spans(st, ed, self.corpus.lengths[videos], opt.max_before_nms, opt.min_pred_l, opt.max_pred_l,
+                         video_weight=weight)
+        rows = candidate_rows(cand, self.corpus.official[videos.cpu().numpy()], opt.frame_interval)
+        return split_rows(rows, batched_nms_keep(rows, opt.nms_thd, opt.max_after_nms))
+
     def decode(self, queries: torch.Tensor, gt_videos: list[int | None]) -> list[dict[str, np.ndarray]]:
-        """Per query: {"VR"|"SVMR"|"VCMR": rows [official vid, st_s, ed_s, score]} best first."""
+        """Per query: {"VR"|"SVMR"|"VCMR": rows [official vid, st_s, ed_s, score]} best first.
+
+        Any number of queries (a whole chunk: the corpus product multiplies faster with more of them);
+        memory grows with their number, the corpus chunks are bounded by ``SCORE_BUDGET``.
+        """
         opt, official = self.opt, self.corpus.official
         n_video = max(opt.max_vcmr_video, opt.max_after_nms)
         vr_scores, vr_index = top_videos(self.video_scores(queries), opt.q2c_alpha, n_video)
         out: list[dict[str, np.ndarray]] = [{} for _ in range(len(queries))]
-        length = self.corpus.frames.shape[1]
-        k_vcmr = min(opt.max_vcmr_video, vr_index.shape[1])
-        # the largest per-query temporary is the (K, L, W) band of span scores
-        per_query = max(k_vcmr * length * max(opt.max_pred_l - opt.min_pred_l, 1), 1)
-        step = max(1, SCORE_BUDGET // per_query)  # queries per span-decoding sub-chunk
-        for s in range(0, len(queries), step):
-            sl = slice(s, s + step)
-            if "VCMR" in opt.tasks:
-                videos = vr_index[sl, :k_vcmr]
-                st, ed = self.span_probs(queries[sl], videos,
-                                         torch.arange(s, s + len(videos), device=videos.device))
-                weight = vr_scores[sl, :k_vcmr].float()
-                cand = top_spans(st, ed, self.corpus.lengths[videos], opt.max_before_nms, opt.min_pred_l,
-                                 opt.max_pred_l, video_weight=weight)
-                rows = candidate_rows(cand, official[videos.cpu().numpy()], opt.frame_interval)
-                kept = batched_nms_keep(rows, opt.nms_thd, opt.max_after_nms)
-                for i, query_rows in enumerate(split_rows(rows, kept)):
-                    out[s + i]["VCMR"] = query_rows
+        device = queries.device
+        # the (query, video) pairs whose spans are decoded: VCMR's top videos, SVMR's ground truth
+        k_vcmr = min(opt.max_vcmr_video, vr_index.shape[1]) if "VCMR" in opt.tasks else 0
+        labelled = [i for i, v in enumerate(gt_videos) if v is not None] if "SVMR" in opt.tasks else []
+        vcmr_videos = vr_index[:, :k_vcmr]
+        svmr_videos = torch.tensor([[gt_videos[i]] for i in labelled], dtype=torch.long, device=device).view(-1, 1)
+        pair_query = torch.cat([torch.arange(len(queries), device=device).repeat_interleave(k_vcmr),
+                                torch.tensor(labelled, dtype=torch.long, device=device)])
+        pair_video = torch.cat([vcmr_videos.flatten(), svmr_videos.flatten()])
+        if len(pair_query):
+            st, ed = self.span_probs(queries, pair_query, pair_video)
+            split = len(queries) * k_vcmr
+            if k_vcmr:
+                st_vcmr, ed_vcmr = st[:split].view(len(queries), k_vcmr, -1), ed[:split].view(len(queries), k_vcmr, -1)
+                # the largest temporary is the (K, L, W) band of span scores of each query
+                length = self.corpus.frames.shape[1]
+                step = max(1, SCORE_BUDGET // max(k_vcmr * length * max(opt.max_pred_l - opt.min_pred_l, 1), 1))
+                for s in range(0, len(queries), step):
+                    sl = slice(s, s + step)
+                    ranked = self._ranked_spans(st_vcmr[sl], ed_vcmr[sl], vcmr_videos[sl],
+                                                vr_scores[sl, :k_vcmr].float())
+                    for i, query_rows in enumerate(ranked):
+                        out[s + i]["VCMR"] = query_rows
+            if labelled:
+                ranked = self._ranked_spans(st[split:, None], ed[split:, None], svmr_videos, None)
+                for i, query_rows in zip(labelled, ranked):
+                    out[i]["SVMR"] = query_rows
         if "VR" in opt.tasks:
             top = vr_index[:, :opt.max_after_nms].cpu().numpy()
             vr_rows = np.zeros((*top.shape, 4))
             vr_rows[..., 0], vr_rows[..., 3] = official[top], vr_scores[:, :opt.max_after_nms].cpu().numpy()
             for i in range(len(queries)):
                 out[i]["VR"] = vr_rows[i]
-        labelled = [i for i, v in enumerate(gt_videos) if v is not None]
-        if "SVMR" in opt.tasks and labelled:
-            videos = torch.tensor([[gt_videos[i]] for i in labelled], device=queries.device)
-            st, ed = self.span_probs(queries[labelled], videos, torch.tensor(labelled, device=videos.device))
-            cand = top_spans(st, ed, self.corpus.lengths[videos], opt.max_before_nms, opt.min_pred_l,
-                             opt.max_pred_l)
-            rows = candidate_rows(cand, official[videos.cpu().numpy()], opt.frame_interval)
-            kept = batched_nms_keep(rows, opt.nms_thd, opt.max_after_nms)
-            for i, query_rows in zip(labelled, split_rows(rows, kept)):
-                out[i]["SVMR"] = query_rows
         return out
 
 
@@ -302,14 +335,11 @@ def run_vcmr_inference(model: nn.Module, corpus: VideoCorpus, query_db: QueryDb 
         mine: list[tuple[int, dict[str, np.ndarray]]] = []
         chunks = query_chunks(len(queries), options.vcmr_eval_q_batch_size, dist, shard=options.distributed_eval)
         flat = [[i for batch in chunk for i in batch] for chunk in chunks]
-        for chunk, loaded in zip(chunks, _loader(queries, flat)):
+        for indices, loaded in zip(flat, _loader(queries, flat)):
             vectors = encode_queries(model, loaded.queries.to(dist.device), precision)
             gt_videos = [local.get(v) if v is not None else None for v in loaded.video_ids]
-            first = 0
-            for batch_indices in chunk:
-                last = first + len(batch_indices)
-                mine.extend(zip(batch_indices, scorer.decode(vectors[first:last], gt_videos[first:last])))
-                first = last
+            # the whole chunk at once: the corpus product multiplies faster with more queries
+            mine.extend(zip(indices, scorer.decode(vectors, gt_videos)))
         if options.distributed_eval:
             mine = sorted((pair for part in dist.all_gather_object(mine) for pair in part), key=lambda p: p[0])
     finally:
