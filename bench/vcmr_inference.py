@@ -16,10 +16,11 @@ per batch); --full runs all 10,895.
 --end-to-end (bench/vcmr_end_to_end.py): on the TVR-val-sized synthetic corpus, time every stage of one
 inference in one run — encode --videos clips, encode --e2e-queries queries, score and decode them — in
 fp32 and bf16 (--precisions), then the reference's per-query loop (fp32, --reference-queries) for
-comparison; prints per-stage rates, the whole-TVR-val estimate and the per-query speed-up. The last line
-is JSON. bf16 is timed even on a CPU without bf16 units (where inference itself would run fp32).
+comparison, both after an untimed warm-up; prints per-stage rates, the whole-TVR-val estimate and the
+per-query speed-up. The last line is JSON. bf16 is timed even on a CPU without bf16 units (where
+inference itself would run fp32).
 
-    python bench/vcmr_inference.py --end-to-end [--videos 20] [--e2e-queries 512] [--reference-queries 160]
+    python bench/vcmr_inference.py --end-to-end [--videos 20] [--e2e-queries 1024] [--reference-queries 320]
 """
 from __future__ import annotations
 
@@ -125,8 +126,9 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--end-to-end", action="store_true", help="time a whole inference, ours and the reference's")
     parser.add_argument("--videos", type=int, default=20, help="--end-to-end: videos encoded per precision")
-    parser.add_argument("--e2e-queries", type=int, default=512, help="--end-to-end: queries per precision")
-    parser.add_argument("--reference-queries", type=int, default=160, help="--end-to-end: 0 = no reference loop")
+    parser.add_argument("--e2e-queries", type=int, default=1024, help="--end-to-end: queries per precision")
+    parser.add_argument("--reference-queries", type=int, default=320,
+                        help="--end-to-end: reference queries timed, after 160 untimed (0 = no reference loop)")
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     args = parser.parse_args()
     model = base_model()
