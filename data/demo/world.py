@@ -70,7 +70,7 @@ VAL_FRACTION = 0.2
 # 3: shot / motion / clock frame components; no subtitle describes a held-out moment
 # 4: event words seen as a projection of their MiniLM embeddings (was: hashed random directions); the world
 #    draws which QA candidate happened
-DEMO_CORPUS_VERSION = 4
+DEMO_CORPUS_VERSION = 5
 # amplitudes (norm of each component before the final sqrt(dim) scaling)
 EVENT_WEIGHT, SHOT_WEIGHT, MOTION_WEIGHT, CLOCK_WEIGHT, SCENE_WEIGHT, NOISE_WEIGHT = 2.0, 0.8, 0.5, 1.0, 0.4, 0.2
 CONCEPT_DIMS = 64  # principal directions of MiniLM's word embeddings that the frames show (see _concept_embeddings)
@@ -156,9 +156,11 @@ def assign_roles(clips: dict[str, Clip], seed: int) -> None:
             first = next(ev for ev in clip.events if ev.task in ("tvr", "how2r"))
             first.held_out = False
         held = [(ev.start, ev.end, set(content_words(ev.words))) for ev in clip.events if ev.held_out]
-        for ev in clip.events:
+        said: set[str] = set()  # content words an earlier subtitle of the clip already has
+        for ev in sorted(clip.events, key=lambda e: (e.start, e.end)):
             hidden = set().union(*(hw for st, ed, hw in held if min(ev.end, ed) > max(ev.start, st)))
-            ev.subtitle_text = "" if ev.held_out else redact(ev.subtitle, hidden)
+            ev.subtitle_text = "" if ev.held_out else redact(ev.subtitle, hidden | said)
+            said.update(content_words(ev.subtitle_text))
 
 
 def _show_world_answer(ev: Event, choice: int) -> None:
