@@ -5,14 +5,14 @@
    training; with several processes each encodes its share of the batches and all receive the whole
    corpus), padded to the longest clip.
 2. Queries are encoded in chunks of about ``QUERY_CHUNK`` (:func:`encode_queries`: each distinct text
-   once, packed, in length-sorted batches of up to ``QUERY_TOKEN_BUDGET`` tokens) and scored in batches of
-   ``vcmr_eval_q_batch_size`` (with ``distributed_eval`` the chunks are dealt to the ranks; a chunk is the
-   same on any number of ranks, so the gathered result equals one process'). Per batch: video scores
-   against the whole corpus in video chunks →
-   VR top-k → start/end probabilities only for each query's top ``max_vcmr_video`` videos (and its
-   ground-truth video for SVMR) → top ``max_before_nms`` spans (``torch.topk``) → NMS → top
-   ``max_after_nms``. Memory is bounded by the batch size and ``SCORE_BUDGET``, never by the number
-   of queries.
+   once, packed, in length-sorted batches of up to ``QUERY_TOKEN_BUDGET`` tokens); a chunk is whole
+   ``vcmr_eval_q_batch_size`` batches and the same on any number of ranks (with ``distributed_eval`` the
+   chunks are dealt to the ranks, so the gathered result equals one process'). Each chunk is scored at
+   once (:meth:`MomentScorer.decode`): max-cosine video scores against the whole corpus in video chunks →
+   VR top-k → span similarities only for each query's top ``max_vcmr_video`` videos (and its ground-truth
+   video for SVMR), grouped by video → start/end probabilities → top ``max_before_nms`` spans
+   (``torch.topk``) → NMS → top ``max_after_nms``. Memory is bounded by the chunk size and
+   ``SCORE_BUDGET``, never by the number of queries.
 3. NMS is applied identically with and without labels (the reference saved post-NMS val but pre-NMS
    test predictions).
 
