@@ -50,6 +50,8 @@ SCORE_BUDGET = 1 << 24  # elements of the largest intermediate tensor of one sco
 # Queries encoded together: large enough for efficient matmuls and to find repeated texts, small enough
 # that chunks deal evenly to ranks (TVR val: 23 chunks) and memory stays flat in the number of queries.
 QUERY_CHUNK = 512
+# A video with more (query, video) pairs to score than this gets a matmul of its own (see pair_similarity)
+PAIR_SLOTS = 8
 QUERY_TOKEN_BUDGET = 16384  # tokens per query-encoding forward (base model fp32: ~200 MB of activations)
 
 
@@ -208,19 +210,28 @@ class MomentScorer:
         projected queries, ``pair_query`` / ``pair_video`` (P,) index them and the corpus.
 
         Only the pairs decoding needs (each query's top videos and its ground-truth video: ~5 % of a
-        TVR-val chunk's pairs) are computed, not every (query, frame) product: the pairs are grouped by
-        video and, per chunk of videos, each video's frames meet its queries in one batched matmul
-        (v, C, D) · (v, D, L), C = the most queries sharing one video of the chunk; the corpus is read
-        once, in place.
+        TVR-val chunk's pairs) are computed, not every (query, frame) product, and the corpus is read in
+        place. The pairs are grouped by video: a video asked by more than ``PAIR_SLOTS`` queries (a top
+        video of many) meets them in one matmul of its own; the others share batched matmuls
+        (v, ≤ PAIR_SLOTS, D) · (v, D, L) over chunks of videos — so a few popular videos do not pad every
+        video of their chunk to their number of queries.
         """
         frames = self.corpus.frames
         num_videos, length, dim = frames.shape
         order = torch.argsort(pair_video, stable=True)
         video_sorted, query_sorted = pair_video[order], pair_query[order]
         counts = torch.bincount(pair_video, minlength=num_videos)
-        slot = torch.arange(len(order), device=order.device) - (torch.cumsum(counts, 0) - counts)[video_sorted]
+        starts = torch.cumsum(counts, 0) - counts
         similarity = span_queries.new_empty(len(order), length)
-        chunk = max(1, SCORE_BUDGET // (int(counts.max()) * max(dim, length)))
+        popular = counts > PAIR_SLOTS
+        for video, first, count in zip(*(t.tolist() for t in (popular.nonzero()[:, 0], starts[popular],
+                                                              counts[popular]))):
+            pairs = slice(first, first + count)
+            similarity[order[pairs]] = span_queries[query_sorted[pairs]] @ frames[video].t()
+        shared = ~popular[video_sorted]
+        video_sorted, query_sorted, order = video_sorted[shared], query_sorted[shared], order[shared]
+        slot = torch.arange(len(shared), device=order.device)[shared] - starts[video_sorted]
+        chunk = max(1, SCORE_BUDGET // (max(PAIR_SLOTS, 1) * max(dim, length)))
         bounds = torch.searchsorted(video_sorted, torch.arange(0, num_videos + chunk, chunk, device=order.device))
         for c, v0 in enumerate(range(0, num_videos, chunk)):
             first, last = int(bounds[c]), int(bounds[c + 1])
@@ -229,7 +240,7 @@ class MomentScorer:
             rows, slots = video_sorted[first:last] - v0, slot[first:last]
             grouped = span_queries.new_zeros(min(chunk, num_videos - v0), int(slots.max()) + 1, dim)
             grouped[rows, slots] = span_queries[query_sorted[first:last]]
-            product = torch.bmm(grouped, frames[v0:v0 + chunk].transpose(1, 2))  # (v, C, L)
+            product = torch.bmm(grouped, frames[v0:v0 + chunk].transpose(1, 2))  # (v, ≤ PAIR_SLOTS, L)
             similarity[order[first:last]] = product[rows, slots]
         return similarity
 

@@ -47,9 +47,11 @@ def dense_decode(model, corpus, queries, gt, opt):
 
 
 @pytest.mark.parametrize("budget", [1 << 24, 300])  # one corpus chunk; many chunks, some without pairs
-def test_pair_similarity_equals_every_pair_product(setup, monkeypatch, budget):
+@pytest.mark.parametrize("slots", [0, 8, 1000])  # every video on its own; the hub alone; all batched
+def test_pair_similarity_equals_every_pair_product(setup, monkeypatch, budget, slots):
     model, corpus, queries = setup
     monkeypatch.setattr(vcmr_inference, "SCORE_BUDGET", budget)
+    monkeypatch.setattr(vcmr_inference, "PAIR_SLOTS", slots)
     scorer = MomentScorer(model, corpus, DecodeOptions())
     gen = torch.Generator().manual_seed(1)
     # a hub video (3) shared by every query, repeated pairs, videos nobody asks for
