@@ -216,32 +216,40 @@ class MomentScorer:
         (v, ≤ PAIR_SLOTS, D) · (v, D, L) over chunks of videos — so a few popular videos do not pad every
         video of their chunk to their number of queries.
         """
-        frames = self.corpus.frames
-        num_videos, length, dim = frames.shape
-        order = torch.argsort(pair_video, stable=True)
+        num_videos, length = self.corpus.mask.shape
+        order = torch.argsort(pair_video, stable=True)  # the pairs grouped by video
         video_sorted, query_sorted = pair_video[order], pair_query[order]
         counts = torch.bincount(pair_video, minlength=num_videos)
-        starts = torch.cumsum(counts, 0) - counts
+        starts = torch.cumsum(counts, 0) - counts  # first sorted pair of each video
         similarity = span_queries.new_empty(len(order), length)
         popular = counts > PAIR_SLOTS
         for video, first, count in zip(*(t.tolist() for t in (popular.nonzero()[:, 0], starts[popular],
                                                               counts[popular]))):
             pairs = slice(first, first + count)
-            similarity[order[pairs]] = span_queries[query_sorted[pairs]] @ frames[video].t()
+            similarity[order[pairs]] = span_queries[query_sorted[pairs]] @ self.corpus.frames[video].t()
         shared = ~popular[video_sorted]
-        video_sorted, query_sorted, order = video_sorted[shared], query_sorted[shared], order[shared]
-        slot = torch.arange(len(shared), device=order.device)[shared] - starts[video_sorted]
+        slot = torch.arange(len(order), device=order.device)[shared] - starts[video_sorted[shared]]
+        similarity[order[shared]] = self._batched_pairs(span_queries, query_sorted[shared], video_sorted[shared], slot)
+        return similarity
+
+    def _batched_pairs(self, span_queries: torch.Tensor, pair_query: torch.Tensor, pair_video: torch.Tensor,
+                       slot: torch.Tensor) -> torch.Tensor:
+        """q'·h (P, L) of pairs sorted by video, each at ``slot`` (< PAIR_SLOTS) among its video's pairs:
+        one batched matmul (v, slots, D) · (v, D, L) per chunk of videos, the corpus read in place."""
+        frames = self.corpus.frames
+        num_videos, length, dim = frames.shape
+        similarity = span_queries.new_empty(len(pair_video), length)
         chunk = max(1, SCORE_BUDGET // (max(PAIR_SLOTS, 1) * max(dim, length)))
-        bounds = torch.searchsorted(video_sorted, torch.arange(0, num_videos + chunk, chunk, device=order.device))
+        bounds = torch.searchsorted(pair_video, torch.arange(0, num_videos + chunk, chunk, device=slot.device))
         for c, v0 in enumerate(range(0, num_videos, chunk)):
             first, last = int(bounds[c]), int(bounds[c + 1])
             if first == last:
                 continue
-            rows, slots = video_sorted[first:last] - v0, slot[first:last]
+            rows, slots = pair_video[first:last] - v0, slot[first:last]
             grouped = span_queries.new_zeros(min(chunk, num_videos - v0), int(slots.max()) + 1, dim)
-            grouped[rows, slots] = span_queries[query_sorted[first:last]]
+            grouped[rows, slots] = span_queries[pair_query[first:last]]
             product = torch.bmm(grouped, frames[v0:v0 + chunk].transpose(1, 2))  # (v, ≤ PAIR_SLOTS, L)
-            similarity[order[first:last]] = product[rows, slots]
+            similarity[first:last] = product[rows, slots]
         return similarity
 
     def span_probs(self, queries: torch.Tensor, pair_query: torch.Tensor, pair_video: torch.Tensor
