@@ -39,3 +39,22 @@ def test_no_decay_on_biases_and_layer_norms_and_tied_weights_once():
     all_params = [p for g in groups.values() for p in g["params"]]
     assert len(all_params) == len({id(p) for p in all_params}) == len(list(model.parameters()))
     assert isinstance(build_optimizer(list(groups.values()), 1e-4, (0.9, 0.98)), torch.optim.AdamW)
+
+
+def test_adamw_runs_fused_on_cpu_with_the_same_updates_as_torch_default():
+    def train(fused_ok: bool) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        model = HeroForPretraining(tiny_config())
+        groups = build_param_groups(model, weight_decay=0.01, lr_mul=10.0)
+        optimizer = (build_optimizer(groups, 1e-3, (0.9, 0.98)) if fused_ok
+                     else torch.optim.AdamW(groups, lr=1e-3, betas=(0.9, 0.98), eps=1e-6))
+        assert optimizer.defaults["fused"] is (True if fused_ok else None)
+        gen = torch.Generator().manual_seed(1)
+        for _ in range(5):
+            for p in model.parameters():
+                p.grad = torch.randn(p.shape, generator=gen) * 1e-2
+            optimizer.step()
+        return [p.detach().clone() for p in model.parameters()]
+
+    for fused, plain in zip(train(True), train(False)):
+        torch.testing.assert_close(fused, plain, rtol=1e-5, atol=1e-6)
