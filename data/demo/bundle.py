@@ -7,7 +7,8 @@ Selection (deterministic: clips are ranked by the SHA-1 of their name, no RNG st
 - TV: ``n_tvqa_clips`` clips of TVQA+ val (all are TVR val clips) with every TVR query and TVQA+
   question on them, plus ``n_other_tv_clips`` TVR val clips of the other shows with their TVR queries;
 - How2: ``n_how2_clips`` 60 s clips that have ≥ 2 How2R train queries and ≥ 1 How2QA val question (the
-  How2QA clip is derived from the span as in :func:`data.annotations.parse_how2qa`), with all of them.
+  How2QA clip is derived from the span as in :func:`data.annotations.parse_how2qa`), with all of them; the
+  default takes every such clip (577), so the demo's How2R val split has about 100 queries.
 TVQA+ ``bbox`` annotations are dropped (they are most of the file and HERO does not use them).
 """
 
@@ -45,7 +46,7 @@ def make_bundle(
     out_dir: str | Path = DEMO_DIR,
     n_tvqa_clips: int = 200,
     n_other_tv_clips: int = 200,
-    n_how2_clips: int = 300,
+    n_how2_clips: int = 600,
 ) -> dict[str, int]:
     """Write the subset files into ``out_dir``; returns record counts per file."""
     src, out = Path(src_dir), Path(out_dir)

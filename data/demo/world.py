@@ -70,7 +70,9 @@ VAL_FRACTION = 0.2
 # 3: shot / motion / clock frame components; no subtitle describes a held-out moment
 # 4: event words seen as a projection of their MiniLM embeddings (was: hashed random directions); the world
 #    draws which QA candidate happened
-DEMO_CORPUS_VERSION = 5
+# 5: no subtitle shares a content word with another subtitle of its clip
+# 6: How2 has every bundle clip that qualifies (577, was 300): How2R val ≈ 100 queries (was 52)
+DEMO_CORPUS_VERSION = 6
 # amplitudes (norm of each component before the final sqrt(dim) scaling)
 EVENT_WEIGHT, SHOT_WEIGHT, MOTION_WEIGHT, CLOCK_WEIGHT, SCENE_WEIGHT, NOISE_WEIGHT = 2.0, 0.8, 0.5, 1.0, 0.4, 0.2
 CONCEPT_DIMS = 64  # principal directions of MiniLM's word embeddings that the frames show (see _concept_embeddings)

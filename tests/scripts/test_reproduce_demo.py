@@ -58,3 +58,45 @@ def test_quick_table_comes_from_metrics_files_of_the_run(demo_dir, tmp_path):
     # another recipe into the same folder is refused, not mixed into the table
     other = _run(demo_dir, out, finetune_steps=3)
     assert other.returncode != 0 and "use another --output" in other.stderr.strip().splitlines()[-1]
+
+
+def _spawned_workers(pid: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    found = []
+    for child in map(int, children):
+        try:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+        except OSError:
+            pass
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:  # an exited orphan may linger as a zombie until init reaps it
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_killed_table_run_takes_its_worker_processes_with_it(demo_dir, tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "scripts/reproduce_demo.py", "--quick", "--corpus", str(demo_dir), "--output",
+         str(tmp_path / "table"), "--model-config", "config/hero_tiny_model.json", "--text-init", "none",
+         "--pretrain-steps", "100000", "--jobs", "2"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while len(workers := _spawned_workers(proc.pid)) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        assert len(workers) == 2, "the two (row, seed) workers did not start"
+    finally:
+        proc.kill()  # SIGKILL: the parent cannot clean up; its workers must notice on their own
+        proc.wait()
+    deadline = time.time() + 20
+    while any(map(_running, workers)) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not any(map(_running, workers))

@@ -24,6 +24,7 @@ from data.demo.world import (
     resolve_manifest,
 )
 from tests.data.data_helpers import tokenizer
+from tests.helpers_runs import ROOT
 
 DIM = 32
 
@@ -168,8 +169,16 @@ def test_no_subtitle_describes_a_held_out_moment():
                     assert not set(content_words(ev.subtitle_text)) & set(content_words(h.words))
                     redacted += bool(set(content_words(ev.subtitle)) & set(content_words(h.words)))
     assert checked > 500 and redacted > 100  # the rule had work to do
-    with_text = sum(any(e.subtitle_text for e in c.events) for c in clips.values())
-    assert with_text / len(clips) > 0.8
+    # most clips keep some text: every TV clip; about half of the How2 clips (each has ~3 events, and the How2QA
+    # moment, always held out, often overlaps the others) — fewer, on train clips, than the demo pre-training
+    # config lets its data checks drop
+    def share_with_text(corpus: str, split: str | None = None) -> float:
+        members = [c for c in clips.values() if c.corpus == corpus and split in (None, c.split)]
+        return sum(any(e.subtitle_text for e in c.events) for c in members) / len(members)
+
+    assert share_with_text("tv") > 0.95 and share_with_text("how2") > 0.45
+    allowed = json.loads((ROOT / "config" / "pretrain-demo.json").read_text())["max_dropped_share"]
+    assert 1 - share_with_text("how2", "train") < allowed
 
 
 def test_subtitles_of_a_clip_share_no_content_word():
